@@ -1,0 +1,53 @@
+# Two commands matter on a fresh machine: `make run` and `make test`.
+# Everything else is a building block. Only Python 3.11, pip and make are assumed.
+
+PYTHON ?= python3
+VENV := .venv
+PHOENIX_VENV := .venv-phoenix
+PY := $(VENV)/bin/python
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-fast bench venv clean help
+
+help:
+	@echo "make run    - the whole optimization loop on embedded defaults (local Phoenix, local store, local LM)"
+	@echo "make test   - the whole test suite (real Phoenix, real S3 server, real local LM)"
+	@echo "make bench  - benchmarks (harvest throughput, CLI start-up, make run wall time)"
+
+venv: $(VENV)/.installed $(PHOENIX_VENV)/.installed
+
+# The pipeline's environment, pinned by constraints.lock (regenerate with `make lock`).
+$(VENV)/.installed: pyproject.toml constraints.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.lock -e '.[test]'
+	touch $@
+
+# The Phoenix server lives in its own venv: importing the server package costs 12 s of
+# start-up for every stage that only needs the client (see shared/NOTES.md).
+$(PHOENIX_VENV)/.installed: constraints-phoenix.lock
+	test -x $(PHOENIX_VENV)/bin/python || $(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install -q -c constraints-phoenix.lock arize-phoenix
+	touch $@
+
+run: venv
+	$(PY) -m pipeline.local.demo
+
+test: venv
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
+bench: venv
+	$(PY) benchmarks/bench.py
+
+# Re-pin both environments from what is installed now.
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.lock
+	$(PHOENIX_VENV)/bin/python -m pip freeze > constraints-phoenix.lock
+
+clean:
+	rm -rf .local .pytest_cache

@@ -1,0 +1,278 @@
+"""`cogniverse-optimize`: one subcommand per stage. A thin layer: parse, call the stage's
+`run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
+
+Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
+or configuration, 3 Phoenix unreachable, 4 LM unreachable, 5 object store unreachable,
+6 conflict (a concurrent promotion won, or an immutable object exists), 7 not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from datetime import datetime
+from typing import Any, Callable
+
+from pipeline.errors import ConfigError, PipelineError
+
+log = logging.getLogger("pipeline")
+
+
+def _common(parser: argparse.ArgumentParser, *, run: bool = True) -> None:
+    parser.add_argument("--config", help="pipeline configuration (YAML); default $COGNIVERSE_CONFIG, else embedded defaults")
+    parser.add_argument("--tenant", required=True, help="tenant id (DNS label: lowercase letters, digits, '-')")
+    if run:
+        parser.add_argument("--run-id", required=True, help="run id: names the immutable run prefix in the store")
+        parser.add_argument("--result-file", help="also write the small JSON result here (for Argo output parameters)")
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="module target: routing, or modality-<video|image|audio|document|text>")
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cogniverse-optimize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log-level", default=os.environ.get("COGNIVERSE_LOG_LEVEL", "WARNING"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("harvest", help="Phoenix routing spans → experiences with rewards")
+    _common(p)
+    p.add_argument("--lookback-hours", type=float, default=24.0)
+    p.add_argument("--min-confidence", type=float, default=0.7, help="trust unannotated decisions at or above this confidence")
+    p.add_argument("--end-time", type=datetime.fromisoformat, help="window end (ISO 8601, UTC); default: the run's start")
+
+    p = sub.add_parser("annotate", help="LLM annotations for low-confidence decisions, written back to Phoenix")
+    _common(p)
+    p.add_argument("--confidence-threshold", type=float, help="annotate decisions below this confidence (default 0.6)")
+    p.add_argument("--max-annotations", type=int, help="at most this many per run, lowest confidence first")
+
+    p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
+    _common(p)
+    p.add_argument("--count", type=int, default=40, help="content items to sample")
+
+    p = sub.add_parser("train", help="compile one module target's DSPy program")
+    _common(p)
+    _target(p)
+    p.add_argument("--optimizer", help="force BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default: by trainset size)")
+    p.add_argument("--max-iterations", type=int, default=100)
+    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
+
+    p = sub.add_parser("evaluate", help="candidate vs baseline on the same held-out (or golden) examples")
+    _common(p)
+    _target(p)
+    p.add_argument("--candidate", default="run", help="run | production | unoptimized | <version>")
+    p.add_argument("--baseline", default="production", help="run | production | unoptimized | <version>")
+    p.add_argument("--golden", help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
+
+    p = sub.add_parser("gate", help="promote the candidate if it is better enough")
+    _common(p)
+    _target(p)
+    p.add_argument("--improvement-threshold", type=float, help="percent (default 5)")
+
+    p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
+    _common(p)
+
+    p = sub.add_parser("predict", help="answer queries with the production program")
+    _common(p, run=False)
+    _target(p)
+    p.add_argument("--input", required=True, help="JSON Lines with a 'query' per line")
+    p.add_argument("--output", required=True, help="JSON Lines answers")
+    p.add_argument("--version", default="production", help="production | unoptimized | <version>")
+
+    p = sub.add_parser("rollback", help="restore the previous production version")
+    _common(p, run=False)
+    _target(p)
+    p.add_argument("--to", type=int, help="a specific version from `history`")
+
+    p = sub.add_parser("history", help="production versions of a module target, newest first")
+    _common(p, run=False)
+    _target(p)
+
+    p = sub.add_parser("batch", help="run the whole loop in this process (local runs)")
+    _common(p, run=False)
+    p.add_argument("--run-id", help="default: batch-<UTC timestamp>")
+    p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all'")
+    p.add_argument("--lookback-hours", type=float, default=24.0)
+    p.add_argument("--min-confidence", type=float, default=0.7)
+    p.add_argument("--max-annotations", type=int)
+    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--synthetic-count", type=int, default=40)
+    p.add_argument("--optimizer")
+    p.add_argument("--max-iterations", type=int, default=100)
+    p.add_argument("--improvement-threshold", type=float)
+    p.add_argument("--result-file")
+    return parser
+
+
+def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
+    from pipeline.config import load_config
+    from pipeline.stages.base import StageContext
+    from pipeline.storage import open_store
+    from pipeline.tenant import validate_tenant_id
+
+    validate_tenant_id(args.tenant)  # before the tenant touches anything
+    config = load_config(args.config)
+    store = open_store(config.storage, attempts=config.retry_attempts, backoff_s=config.retry_backoff_s)
+    return StageContext(config=config, store=store, tenant=args.tenant, run_id=run_id or args.run_id)
+
+
+def _emit(result: Any, result_file: str | None) -> None:
+    from pipeline.stages.base import write_result_file
+
+    print(result.model_dump_json(indent=2))
+    write_result_file(result_file, result)
+
+
+def _cmd_harvest(args: argparse.Namespace) -> Any:
+    from pipeline.stages import harvest
+
+    return harvest.run(_context(args), harvest.HarvestInputs(lookback_hours=args.lookback_hours, min_confidence=args.min_confidence, end_time=args.end_time))
+
+
+def _cmd_annotate(args: argparse.Namespace) -> Any:
+    from pipeline.stages import annotate
+
+    return annotate.run(_context(args), annotate.AnnotateInputs(confidence_threshold=args.confidence_threshold, max_annotations=args.max_annotations))
+
+
+def _cmd_synthesize(args: argparse.Namespace) -> Any:
+    from pipeline.stages import synthesize
+
+    return synthesize.run(_context(args), synthesize.SynthesizeInputs(count=args.count))
+
+
+def _cmd_train(args: argparse.Namespace) -> Any:
+    from pipeline.stages import train
+
+    return train.run(
+        _context(args),
+        train.TrainInputs(target=args.target, optimizer=args.optimizer, max_iterations=args.max_iterations, use_synthetic=args.use_synthetic),
+    )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> Any:
+    from pipeline.stages import evaluate
+
+    return evaluate.run(
+        _context(args),
+        evaluate.EvaluateInputs(target=args.target, candidate=args.candidate, baseline=args.baseline, golden_path=args.golden),
+    )
+
+
+def _cmd_gate(args: argparse.Namespace) -> Any:
+    from pipeline.stages import gate
+
+    return gate.run(_context(args), gate.GateInputs(target=args.target, improvement_threshold=args.improvement_threshold))
+
+
+def _cmd_report(args: argparse.Namespace) -> Any:
+    from pipeline.stages import report
+
+    return report.run(_context(args))
+
+
+def _cmd_predict(args: argparse.Namespace) -> Any:
+    from pipeline.stages import predict
+
+    ctx = _context(args, run_id="predict")
+    return predict.run(
+        ctx.config,
+        ctx.store,
+        predict.PredictInputs(tenant=args.tenant, target=args.target, input_path=args.input, output_path=args.output, version=args.version),
+    )
+
+
+def _cmd_rollback(args: argparse.Namespace) -> Any:
+    from pipeline import promotion
+    from pipeline.modules import parse_target
+
+    parse_target(args.target)
+    ctx = _context(args, run_id="rollback")
+    return promotion.rollback(ctx.store, args.tenant, args.target, to_sequence=args.to)
+
+
+def _cmd_history(args: argparse.Namespace) -> Any:
+    from pydantic import RootModel
+
+    from pipeline import promotion
+    from pipeline.modules import parse_target
+
+    parse_target(args.target)
+    ctx = _context(args, run_id="history")
+    return RootModel(promotion.history(ctx.store, args.tenant, args.target))
+
+
+def _cmd_batch(args: argparse.Namespace) -> Any:
+    from pipeline.batch import BatchInputs, run_batch
+
+    run_id = args.run_id or datetime.utcnow().strftime("batch-%Y%m%d-%H%M%S")
+    ctx = _context(args, run_id=run_id)
+    return run_batch(
+        ctx,
+        BatchInputs(
+            targets=args.targets,
+            lookback_hours=args.lookback_hours,
+            min_confidence=args.min_confidence,
+            max_annotations=args.max_annotations,
+            use_synthetic=args.use_synthetic,
+            synthetic_count=args.synthetic_count,
+            optimizer=args.optimizer,
+            max_iterations=args.max_iterations,
+            improvement_threshold=args.improvement_threshold,
+        ),
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "harvest": _cmd_harvest,
+    "annotate": _cmd_annotate,
+    "synthesize": _cmd_synthesize,
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "gate": _cmd_gate,
+    "report": _cmd_report,
+    "predict": _cmd_predict,
+    "rollback": _cmd_rollback,
+    "history": _cmd_history,
+    "batch": _cmd_batch,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map fetch offline
+    try:
+        result = COMMANDS[args.command](args)
+        _emit(result, getattr(args, "result_file", None))
+        return 0
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not an operator error: show everything
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

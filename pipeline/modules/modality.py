@@ -1,0 +1,52 @@
+"""The `modality` module: query + the modality it is about → agent. Trained once per modality."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import dspy
+
+from pipeline.modules import ModuleSpec
+from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match, clamp_confidence
+
+Modality = Literal["video", "image", "audio", "document", "text"]
+
+
+class RouteByModality(dspy.Signature):
+    """Given a query about content of one modality, choose the agent that should answer it."""
+
+    query: str = dspy.InputField(desc="the user's request")
+    modality: Modality = dspy.InputField(desc="the kind of content the query is about")
+    recommended_agent: AgentName = dspy.OutputField(desc=AGENT_DESCRIPTIONS)
+    confidence: float = dspy.OutputField(desc="probability between 0 and 1 that the agent is right")
+    reasoning: str = dspy.OutputField(desc="one short sentence")
+
+
+class ModalityRoutingModule(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.route = dspy.Predict(RouteByModality)
+
+    def forward(self, query: str, modality: str) -> dspy.Prediction:
+        pred = self.route(query=query, modality=modality)
+        return dspy.Prediction(
+            recommended_agent=pred.recommended_agent,
+            confidence=clamp_confidence(pred.confidence),
+            reasoning=pred.reasoning,
+        )
+
+
+def build_example(record: dict[str, Any]) -> dspy.Example:
+    return dspy.Example(
+        query=record["query"], modality=record["modality"], recommended_agent=record["label"]
+    ).with_inputs("query", "modality")
+
+
+SPEC = ModuleSpec(
+    name="modality",
+    program_factory=ModalityRoutingModule,
+    metric=agent_match,
+    build_example=build_example,
+    input_fields=("query", "modality"),
+    label_field="recommended_agent",
+)

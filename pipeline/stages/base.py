@@ -1,0 +1,123 @@
+"""What every stage shares: its context (config, store, tenant, run) and its output folder.
+
+A stage writes its files under `tenants/{tenant}/runs/{run_id}/{stage}[/{part}]/` and commits
+by writing `result.json` create-only, last. Until then a killed attempt's files may be
+overwritten by a re-run; after it, the folder is immutable and a re-run returns the
+committed result instead of doing the work twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import AlreadyExistsError, ConflictError, NotFoundError
+from pipeline.layout import check_name, run_prefix, stage_prefix
+from pipeline.storage import ObjectStore
+from pipeline.tenant import validate_tenant_id
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    config: PipelineConfig
+    store: ObjectStore
+    tenant: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        validate_tenant_id(self.tenant)
+        check_name("run id", self.run_id)
+
+    def output(self, stage: str, part: str | None = None) -> "StageOutput":
+        return StageOutput(self, stage, part)
+
+    @property
+    def run_prefix(self) -> str:
+        return run_prefix(self.tenant, self.run_id)
+
+    def run_started_at(self) -> datetime:
+        """The run's fixed clock: written once by the first stage, so a re-run of the same run
+        id reads the same lookback window instead of a shifted one."""
+        key = f"{self.run_prefix}/run/started.json"
+        try:
+            return datetime.fromisoformat(self.store.get_json(key)["started_at"])
+        except NotFoundError:
+            now = datetime.now(timezone.utc)
+            try:
+                self.store.put_json_new(key, {"started_at": now.isoformat(), "tenant": self.tenant, "run_id": self.run_id})
+            except AlreadyExistsError:
+                return datetime.fromisoformat(self.store.get_json(key)["started_at"])
+            return now
+
+
+class StageOutput:
+    def __init__(self, ctx: StageContext, stage: str, part: str | None) -> None:
+        self.ctx = ctx
+        self.prefix = stage_prefix(ctx.tenant, ctx.run_id, stage) + (f"/{check_name('part', part)}" if part else "")
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    def committed(self) -> dict[str, Any] | None:
+        try:
+            return self.ctx.store.get_json(self.key(RESULT_FILE))
+        except NotFoundError:
+            return None
+
+    def put_bytes(self, name: str, data: bytes) -> str:
+        if self.committed() is not None:
+            raise ConflictError(f"{self.key(name)}: stage output already committed (immutable)")
+        key = self.key(name)
+        self.ctx.store.put_overwrite(key, data)
+        return key
+
+    def put_json(self, name: str, value: Any) -> str:
+        return self.put_bytes(name, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def put_jsonl(self, name: str, rows: list[dict[str, Any]]) -> str:
+        return self.put_bytes(name, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows).encode())
+
+    def put_parquet(self, name: str, rows: list[dict[str, Any]], schema: Any = None) -> str:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(rows, schema=schema)
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return self.put_bytes(name, sink.getvalue())
+
+    def commit(self, result: BaseModel) -> None:
+        payload = json.loads(result.model_dump_json())
+        try:
+            self.ctx.store.put_json_new(self.key(RESULT_FILE), payload)
+        except AlreadyExistsError:
+            pass  # a concurrent attempt committed first; its result stands
+
+
+def read_parquet(store: ObjectStore, key: str) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(store.get(key))).to_pylist()
+
+
+def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in store.get(key).decode().splitlines() if line.strip()]
+
+
+def write_result_file(path: str | None, result: BaseModel) -> None:
+    """Small JSON result at a path given on the command line: Argo lifts it into output parameters."""
+    if not path:
+        return
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(result.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,235 @@
+"""report: the run manifest (JSON, for machines) and an HTML report (for people).
+
+Every number comes from the committed results of this run's stages.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+from pipeline.stages.base import StageContext
+
+STAGE = "report"
+MANIFEST_FILE = "manifest.json"
+HTML_FILE = "report.html"
+SINGLE_STAGES = ("harvest", "annotate", "synthesize")
+PER_TARGET_STAGES = ("train", "evaluate", "gate")
+
+
+class TargetSummary(BaseModel):
+    target: str
+    trained: bool
+    optimizer: str | None = None
+    improvement_pct: float | None = None
+    candidate_accuracy: float | None = None
+    baseline_accuracy: float | None = None
+    baseline: str | None = None
+    decision: str | None = None
+    deployed: bool = False
+    reasons: list[str] = []
+
+
+class ReportResult(BaseModel):
+    tenant: str
+    run_id: str
+    targets: list[TargetSummary]
+    deployed: list[str]
+    manifest_key: str
+    report_key: str
+    report_path: str | None  # a local file path when the store is local
+
+
+def collect(ctx: StageContext) -> dict[str, Any]:
+    """All committed stage results of the run, keyed by stage (and target)."""
+    stages: dict[str, Any] = {}
+    for stage in SINGLE_STAGES:
+        result = ctx.output(stage).committed()
+        if result is not None:
+            stages[stage] = result
+    targets: dict[str, dict[str, Any]] = {}
+    for stage in PER_TARGET_STAGES:
+        prefix = f"{ctx.run_prefix}/{stage}/"
+        for key in ctx.store.list(prefix):
+            rest = key[len(prefix):]
+            target, _, name = rest.partition("/")
+            if name == "result.json":
+                targets.setdefault(target, {})[stage] = ctx.store.get_json(key)
+    stages["targets"] = dict(sorted(targets.items()))
+    return stages
+
+
+def summarise(target: str, results: dict[str, Any]) -> TargetSummary:
+    trained = results.get("train", {})
+    ev = results.get("evaluate", {})
+    gate = results.get("gate", {})
+    reasons = list(gate.get("reasons") or [])
+    for stage in ("train", "evaluate"):
+        if results.get(stage, {}).get("status") == "skipped" and not reasons:
+            reasons.append(results[stage].get("reason") or f"{stage} skipped")
+    return TargetSummary(
+        target=target,
+        trained=trained.get("status") == "ok",
+        optimizer=trained.get("optimizer"),
+        improvement_pct=ev.get("improvement_pct"),
+        candidate_accuracy=(ev.get("candidate_metrics") or {}).get("accuracy"),
+        baseline_accuracy=(ev.get("baseline_metrics") or {}).get("accuracy"),
+        baseline=(ev.get("baseline") or {}).get("label"),
+        decision=gate.get("decision") or ("skipped" if trained.get("status") == "skipped" else None),
+        deployed=bool(gate.get("deployed")),
+        reasons=reasons,
+    )
+
+
+def run(ctx: StageContext, inputs: BaseModel | None = None) -> ReportResult:
+    out = ctx.output(STAGE)
+    if (done := out.committed()) is not None:
+        return ReportResult.model_validate(done)
+    stages = collect(ctx)
+    summaries = [summarise(t, r) for t, r in stages["targets"].items()]
+    manifest = {
+        "tenant": ctx.tenant,
+        "run_id": ctx.run_id,
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "store": ctx.store.url,
+        "run_prefix": ctx.run_prefix,
+        "config": ctx.config.model_dump(mode="json"),
+        "stages": stages,
+        "summary": [s.model_dump() for s in summaries],
+    }
+    manifest_key = out.put_json(MANIFEST_FILE, manifest)
+    report_key = out.put_bytes(HTML_FILE, render_html(ctx, stages, summaries).encode())
+    local = ctx.store.local_path(report_key)
+    result = ReportResult(
+        tenant=ctx.tenant,
+        run_id=ctx.run_id,
+        targets=summaries,
+        deployed=[s.target for s in summaries if s.deployed],
+        manifest_key=manifest_key,
+        report_key=report_key,
+        report_path=str(local) if local else None,
+    )
+    out.commit(result)
+    return result
+
+
+# ---------------------------------------------------------------------------- HTML
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #e3e7ef;padding-bottom:.3rem}
+.muted{color:#6b7385} table{border-collapse:collapse;margin:.6rem 0} td,th{padding:.3rem .7rem;border-bottom:1px solid #eef0f5;text-align:left}
+th{font-weight:600;background:#f7f8fb} .num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.1rem .55rem;border-radius:1rem;font-size:.85rem;font-weight:600}
+.promoted{background:#d9f5e3;color:#136c34}.rejected{background:#fde7e7;color:#9b1c1c}.skipped,.conflict{background:#eef0f5;color:#4a5263}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #e3e7ef;border-radius:.6rem;padding:.8rem 1rem;min-width:150px}
+.card b{display:block;font-size:1.4rem}
+"""
+
+
+def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[TargetSummary]) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Optimization run {esc(ctx.run_id)} — {esc(ctx.tenant)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Optimization run <code>{esc(ctx.run_id)}</code></h1>",
+        f"<p class='muted'>tenant <b>{esc(ctx.tenant)}</b> · store {esc(ctx.store.url)} · {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>",
+        "<h2>Outcome</h2><table><tr><th>module</th><th>optimizer</th><th>baseline</th><th class='num'>baseline acc.</th>"
+        "<th class='num'>candidate acc.</th><th class='num'>improvement</th><th>decision</th><th>why</th></tr>",
+    ]
+    for s in summaries:
+        decision = s.decision or "not run"
+        parts.append(
+            f"<tr><td><b>{esc(s.target)}</b></td><td>{esc(s.optimizer or '—')}</td><td>{esc(s.baseline or '—')}</td>"
+            f"<td class='num'>{_pct(s.baseline_accuracy)}</td><td class='num'>{_pct(s.candidate_accuracy)}</td>"
+            f"<td class='num'>{'—' if s.improvement_pct is None else f'{s.improvement_pct:+.1f}%'}</td>"
+            f"<td><span class='badge {esc(decision)}'>{esc(decision)}</span></td><td>{esc('; '.join(s.reasons))}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append(_data_section(stages))
+    for target, results in stages["targets"].items():
+        ev = results.get("evaluate") or {}
+        if ev.get("status") != "ok":
+            continue
+        cand, base = ev["candidate_metrics"], ev["baseline_metrics"]
+        parts.append(f"<h2>{esc(target)}: {esc(ev['baseline']['label'])} vs {esc(ev['candidate']['label'])}</h2>")
+        parts.append(f"<p class='muted'>{ev['n']} {esc(ev['dataset'])} examples, LM <code>{esc(ev.get('lm') or '')}</code>; "
+                     f"paired test: candidate-only right {ev['paired_test']['candidate_only_correct']}, baseline-only right "
+                     f"{ev['paired_test']['baseline_only_correct']}, p = {ev['paired_test']['p_value']:.3f}</p>")
+        parts.append("<table><tr><th>metric</th><th class='num'>baseline</th><th class='num'>candidate</th></tr>")
+        for name, fmt in (("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
+                          ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
+            parts.append(f"<tr><td>{name.replace('_', ' ')}</td><td class='num'>{fmt(base[name])}</td><td class='num'>{fmt(cand[name])}</td></tr>")
+        parts.append("</table><h3>F1 per agent</h3>")
+        parts.append(_bars_svg(base["per_agent"], cand["per_agent"]))
+        parts.append("<h3>Confusion matrix (candidate; rows = correct agent)</h3>")
+        parts.append(_confusion_svg(cand["confusion"]))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _data_section(stages: dict[str, Any]) -> str:
+    h, a, s = stages.get("harvest"), stages.get("annotate"), stages.get("synthesize")
+    cards = []
+    if h:
+        cards += [("spans read", h["spans_read"]), ("experiences", h["experiences"]), ("duplicates dropped", h["duplicates"]),
+                  ("malformed skipped", sum(h["malformed"].values())), ("labelled", h["labelled"])]
+    if a:
+        cards += [("LLM annotations", a["annotated"]), ("annotation failures", a["failed"])]
+    if s:
+        cards += [("synthetic examples", s["generated"])]
+    body = "".join(f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in cards)
+    extra = ""
+    if h and h["malformed"]:
+        extra = "<p class='muted'>malformed: " + html.escape(", ".join(f"{k}: {v}" for k, v in h["malformed"].items())) + "</p>"
+    return f"<h2>Data</h2><div class='cards'>{body}</div>{extra}"
+
+
+def _bars_svg(base: dict[str, Any], cand: dict[str, Any]) -> str:
+    agents = sorted(set(base) | set(cand))
+    row_h, label_w, bar_w = 34, 190, 420
+    height = row_h * len(agents) + 30
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{label_w + bar_w + 80}' height='{height}' role='img' aria-label='F1 per agent'>"]
+    for i, agent in enumerate(agents):
+        y = 10 + i * row_h
+        b = (base.get(agent) or {}).get("f1", 0.0)
+        c = (cand.get(agent) or {}).get("f1", 0.0)
+        out.append(f"<text x='0' y='{y + 17}' font-size='13'>{html.escape(agent)}</text>")
+        out.append(f"<rect x='{label_w}' y='{y}' width='{b * bar_w:.1f}' height='12' fill='#a7b0c2'><title>baseline {b:.2f}</title></rect>")
+        out.append(f"<rect x='{label_w}' y='{y + 14}' width='{c * bar_w:.1f}' height='12' fill='#3767d6'><title>candidate {c:.2f}</title></rect>")
+        out.append(f"<text x='{label_w + max(b, c) * bar_w + 6:.1f}' y='{y + 20}' font-size='12' fill='#4a5263'>{b:.2f} → {c:.2f}</text>")
+    out.append(f"<text x='{label_w}' y='{height - 4}' font-size='12' fill='#6b7385'>grey: baseline · blue: candidate</text></svg>")
+    return "".join(out)
+
+
+def _confusion_svg(confusion: dict[str, dict[str, int]]) -> str:
+    gold = sorted(confusion)
+    predicted = sorted({p for row in confusion.values() for p in row} | set(gold))
+    cell, left, top = 44, 190, 150
+    peak = max((v for row in confusion.values() for v in row.values()), default=1)
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + cell * len(predicted) + 10}' height='{top + cell * len(gold) + 10}' role='img' aria-label='confusion matrix'>"]
+    for j, p in enumerate(predicted):
+        x = left + j * cell + cell / 2
+        out.append(f"<text transform='translate({x:.0f},{top - 6}) rotate(-55)' font-size='12'>{html.escape(p)}</text>")
+    for i, g in enumerate(gold):
+        y = top + i * cell
+        out.append(f"<text x='0' y='{y + cell / 2 + 4:.0f}' font-size='12'>{html.escape(g)}</text>")
+        for j, p in enumerate(predicted):
+            v = confusion[g].get(p, 0)
+            shade = 0.08 + 0.92 * v / peak if v else 0.0
+            color = "#2f9e5b" if p == g else "#d64545"
+            out.append(f"<rect x='{left + j * cell}' y='{y}' width='{cell - 2}' height='{cell - 2}' fill='{color}' fill-opacity='{shade:.2f}' stroke='#eef0f5'/>")
+            if v:
+                out.append(f"<text x='{left + j * cell + cell / 2 - 1:.0f}' y='{y + cell / 2 + 4:.0f}' font-size='12' text-anchor='middle'>{v}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _f3(value: Any) -> str:
+    return "—" if value is None else f"{value:.3f}"

@@ -1,0 +1,315 @@
+"""Object storage for runs, artifacts and production pointers: `file://` and S3 behind one API.
+
+Two write modes matter:
+- `put_new`: create-only. Artifacts are immutable; a second write of the same key fails.
+- `put_if`: compare-and-swap on a version token read by `get_versioned`. On S3 this is an
+  ETag-conditional PUT (If-Match / If-None-Match); the local store has no ETag CAS, so it
+  takes an exclusive lock file, compares content hashes and renames atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from pipeline.config import StorageConfig
+from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError, StoreUnavailableError
+
+T = TypeVar("T")
+_STATUS = re.compile(r"status code: (\d{3})")
+
+
+@dataclass(frozen=True)
+class Versioned:
+    data: bytes
+    version: str  # opaque: an ETag on S3, a content hash locally
+
+
+class ObjectStore:
+    """Keys are '/'-separated relative paths (`tenants/acme/runs/...`)."""
+
+    def __init__(self, config: StorageConfig, *, attempts: int = 4, backoff_s: float = 0.5) -> None:
+        self.config = config
+        self.url = config.url
+        self._attempts = max(1, attempts)
+        self._backoff_s = backoff_s
+        parsed = urlparse(config.url)
+        if parsed.scheme == "file":
+            # file://relative/dir is accepted for convenience: netloc + path, relative to cwd
+            raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+            self.local_root: Path | None = Path(raw).resolve()
+            self.local_root.mkdir(parents=True, exist_ok=True)
+            self._store = None
+        elif parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise ConfigError(f"storage url {config.url!r}: missing bucket (s3://bucket/prefix)")
+            self.local_root = None
+            self._store = self._open_s3(config)
+        else:
+            raise ConfigError(f"storage url {config.url!r}: scheme must be file:// or s3://")
+
+    def _open_s3(self, config: StorageConfig) -> Any:
+        import obstore.exceptions as oe
+        from obstore.store import from_url
+
+        kwargs: dict[str, Any] = {"region": config.region}
+        if config.endpoint:
+            kwargs["endpoint"] = config.endpoint
+        key, secret = os.environ.get(config.access_key_env), os.environ.get(config.secret_key_env)
+        if key and secret:
+            kwargs["access_key_id"], kwargs["secret_access_key"] = key, secret
+        client_options = {"allow_http": True} if config.allow_http or (config.endpoint or "").startswith("http://") else {}
+        # obstore owns the retries: it knows which failures are safe to repeat (connection
+        # errors, 5xx; timeouts only for reads). Its default of 10 retries over up to 3 min made a
+        # dead endpoint take ~1.8 s per attempt even when refused; `attempts` bounds it instead.
+        retry_config = {
+            "max_retries": self._attempts - 1,
+            "backoff": {
+                "init_backoff": timedelta(seconds=self._backoff_s),
+                "max_backoff": timedelta(seconds=max(self._backoff_s, 15.0)),
+                "base": 2,
+            },
+        }
+        try:
+            return from_url(config.url, client_options=client_options, retry_config=retry_config, **kwargs)
+        except (ValueError, TypeError, oe.BaseError) as exc:
+            raise ConfigError(f"storage url {config.url!r}: {exc}") from exc
+
+    # ---------------------------------------------------------------- reads
+    def get(self, key: str) -> bytes:
+        return self.get_versioned(key).data
+
+    def get_versioned(self, key: str) -> Versioned:
+        key = _check_key(key)
+        if self.local_root is not None:
+            path = self.local_root / key
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+                raise NotFoundError(f"{self.describe(key)} does not exist") from exc
+            return Versioned(data, _hash(data))
+        import obstore
+
+        def read() -> Versioned:
+            result = obstore.get(self._store, key)
+            etag = result.meta.get("e_tag") or ""
+            return Versioned(bytes(result.bytes()), etag)
+
+        return self._s3_call(read, key)
+
+    def exists(self, key: str) -> bool:
+        key = _check_key(key)
+        if self.local_root is not None:
+            return (self.local_root / key).is_file()
+        import obstore
+
+        try:
+            self._s3_call(lambda: obstore.head(self._store, key), key)
+            return True
+        except NotFoundError:
+            return False
+
+    def list(self, prefix: str) -> list[str]:
+        """All keys under `prefix` (a folder-like prefix; "" = everything), sorted."""
+        prefix = _check_key(prefix) if prefix.strip("/") else ""  # no `..` escaping the root
+        if self.local_root is not None:
+            base = self.local_root / prefix
+            if not base.is_dir():
+                return []
+            return sorted(
+                str(p.relative_to(self.local_root)).replace(os.sep, "/")
+                for p in base.rglob("*")
+                if p.is_file() and not p.name.startswith(".tmp-") and not p.name.endswith(".lock")
+            )
+        import obstore
+
+        def do_list() -> list[str]:
+            keys: list[str] = []
+            for batch in obstore.list(self._store, prefix=prefix + "/" if prefix else None):
+                keys.extend(item["path"] for item in batch)
+            return sorted(keys)
+
+        return self._s3_call(do_list, prefix)
+
+    def get_json(self, key: str) -> Any:
+        data = self.get(key)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{self.describe(key)} is not valid JSON: {exc}") from exc
+
+    # ---------------------------------------------------------------- writes
+    def put_new(self, key: str, data: bytes) -> None:
+        """Create-only write: raises AlreadyExistsError if the key exists."""
+        self.put_if(key, data, expected_version=None)
+
+    def put_json_new(self, key: str, value: Any) -> None:
+        self.put_new(key, _dumps(value))
+
+    def put_overwrite(self, key: str, data: bytes) -> None:
+        """Unconditional write, atomic per object. Only for keys that are not yet committed
+        (stage outputs before their result marker exists)."""
+        key = _check_key(key)
+        if self.local_root is not None:
+            path = self.local_root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, data)
+            return
+        import obstore
+
+        self._s3_call(lambda: obstore.put(self._store, key, data), key)
+
+    def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
+        """Compare-and-swap. `expected_version=None` means "must not exist yet".
+        Returns the new version; raises ConflictError (or AlreadyExistsError) when it lost."""
+        key = _check_key(key)
+        if self.local_root is not None:
+            return self._local_put_if(key, data, expected_version)
+        import obstore
+        import obstore.exceptions as oe
+
+        def write() -> str:
+            try:
+                if expected_version is None:
+                    result = obstore.put(self._store, key, data, mode="create")
+                else:
+                    result = obstore.put(self._store, key, data, mode={"e_tag": expected_version})
+            except oe.AlreadyExistsError as exc:
+                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)") from exc
+            except oe.PreconditionError as exc:
+                raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update") from exc
+            return result.get("e_tag") or ""
+
+        return self._s3_call(write, key)
+
+    def _local_put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
+        path = self.local_root / key  # type: ignore[operator]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(path.with_name(path.name + ".lock"), self.describe(key)):
+            exists = path.is_file()
+            if expected_version is None and exists:
+                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)")
+            if expected_version is not None:
+                current = _hash(path.read_bytes()) if exists else None
+                if current != expected_version:
+                    raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update")
+            _atomic_write(path, data)
+        return _hash(data)
+
+    def delete(self, key: str) -> None:
+        key = _check_key(key)
+        if self.local_root is not None:
+            (self.local_root / key).unlink(missing_ok=True)
+            return
+        import obstore
+
+        self._s3_call(lambda: obstore.delete(self._store, key), key)
+
+    # ---------------------------------------------------------------- helpers
+    def describe(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind a key on the local store (for people to open), else None."""
+        return None if self.local_root is None else self.local_root / _check_key(key)
+
+    def _s3_call(self, fn: Callable[[], T], key: str) -> T:
+        """Run one obstore call (it retries transient failures itself) and map its errors."""
+        import obstore.exceptions as oe
+
+        try:
+            return fn()
+        except (FileNotFoundError, oe.NotFoundError) as exc:  # obstore 0.12 raises the builtin
+            raise NotFoundError(f"{self.describe(key)} does not exist") from exc
+        except (oe.PermissionDeniedError, oe.UnauthenticatedError) as exc:
+            raise ConfigError(f"object store refused access to {self.describe(key)}: {_first_line(exc)}") from exc
+        except oe.BaseError as exc:
+            status = _http_status(exc)
+            if status is not None and 400 <= status < 500 and status not in (408, 429):
+                # A request the server will never accept (no such bucket, bad signature on a
+                # list, ...): a configuration problem, not an outage.
+                raise ConfigError(f"object store {self.url} rejected the request for {key} ({status}): {_first_line(exc)}") from exc
+            raise StoreUnavailableError(
+                f"object store {self.url} unavailable after {self._attempts} attempts ({key}): {_first_line(exc)}"
+            ) from exc
+
+
+def open_store(config: StorageConfig, attempts: int = 4, backoff_s: float = 0.5) -> ObjectStore:
+    return ObjectStore(config, attempts=attempts, backoff_s=backoff_s)
+
+
+def _dumps(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _first_line(exc: BaseException) -> str:
+    # obstore appends a multi-line Rust debug dump; the first line says what happened.
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _http_status(exc: BaseException) -> int | None:
+    match = _STATUS.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_key(key: str) -> str:
+    key = key.strip("/")
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise ConfigError(f"invalid object key {key!r}")
+    return key
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old or the new content, never a torn file, even after a crash: the
+    data is flushed to disk before the rename publishes it."""
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _exclusive_lock(lock: Path, what: str, timeout_s: float = 10.0) -> Iterator[None]:
+    """O_EXCL lock file: the local stand-in for a conditional PUT. A lock older than
+    `timeout_s` is from a killed writer and is broken."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                if time.time() - lock.stat().st_mtime > timeout_s:
+                    lock.unlink(missing_ok=True)
+                    continue
+            except FileNotFoundError:
+                continue
+            if time.monotonic() > deadline:
+                raise ConflictError(f"{what} is locked by another writer ({lock})") from None
+            time.sleep(0.01)
+    try:
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
