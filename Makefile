@@ -42,7 +42,7 @@ test-fast: venv
 	$(PY) -m pytest -m "not slow"
 
 bench: venv
-	$(PY) benchmarks/bench.py
+	$(PY) tests/benchmarks/bench.py
 
 # Re-pin both environments from what is installed now.
 lock:
