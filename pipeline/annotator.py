@@ -18,7 +18,7 @@ class AnnotateRoutingDecision(dspy.Signature):
     chosen_agent: str = dspy.InputField(desc="the agent the router picked")
     outcome: str = dspy.InputField(desc="how that choice went: search quality, success, satisfaction")
     correct_agent: AgentName = dspy.OutputField(desc=AGENT_DESCRIPTIONS)
-    confidence: float = dspy.OutputField(desc="probability between 0 and 1 that correct_agent is right")
+    confidence: float = dspy.OutputField(ge=0.0, le=1.0, desc="probability between 0 and 1 that correct_agent is right")
     explanation: str = dspy.OutputField(desc="one short sentence")
 
 

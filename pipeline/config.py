@@ -52,7 +52,7 @@ class LLMConfig(_Strict):
     """Like the seed's `llm_config`: a primary LM, a teacher (annotator, generator,
     reflection) and per-module overrides."""
 
-    primary: LMSpec = LMSpec(model="local:gemma3-270m")
+    primary: LMSpec = LMSpec(model="local:smollm2-135m")
     teacher: LMSpec | None = None
     modules: dict[str, LMSpec] = Field(default_factory=dict)
 

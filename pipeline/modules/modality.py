@@ -18,7 +18,7 @@ class RouteByModality(dspy.Signature):
     query: str = dspy.InputField(desc="the user's request")
     modality: Modality = dspy.InputField(desc="the kind of content the query is about")
     recommended_agent: AgentName = dspy.OutputField(desc=AGENT_DESCRIPTIONS)
-    confidence: float = dspy.OutputField(desc="probability between 0 and 1 that the agent is right")
+    confidence: float = dspy.OutputField(ge=0.0, le=1.0, desc="probability between 0 and 1 that the agent is right")
     reasoning: str = dspy.OutputField(desc="one short sentence")
 
 
