@@ -1,5 +1,5 @@
-"""The whole loop in one process: harvest → annotate → synthesize → train → evaluate → gate →
-report. Local runs use it; on a cluster the Argo workflow runs the same stages as steps."""
+"""The whole loop in one process: harvest → annotate → plan → synthesize → train → evaluate →
+gate → report. Local runs use it; on a cluster the Argo workflow runs the same stages as steps."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.modules import all_targets, parse_target
-from pipeline.stages import annotate, evaluate, gate, harvest, report, synthesize, train
+from pipeline.modules import PER_MODALITY, all_targets, parse_target
+from pipeline.stages import annotate, evaluate, gate, harvest, plan, report, synthesize, train
 from pipeline.stages.base import StageContext
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class BatchInputs(BaseModel):
     optimizer: str | None = None
     max_iterations: int = 100
     improvement_threshold: float | None = None
+    force_training: bool = False
 
 
 class BatchResult(BaseModel):
@@ -33,17 +34,26 @@ class BatchResult(BaseModel):
     harvest: harvest.HarvestResult
     annotate: annotate.AnnotateResult
     synthesize: synthesize.SynthesizeResult | None
+    plan: plan.PlanResult
     gates: list[gate.GateResult]
     report: report.ReportResult
 
 
 def resolve_targets(spec: str) -> list[str]:
-    if spec.strip() == "all":
-        return all_targets()
-    targets = [t.strip() for t in spec.split(",") if t.strip()]
-    for target in targets:
-        parse_target(target)  # fail on a bad name before any work
-    return targets
+    """`all`, a module name (all its targets: `modality` → one per modality), or a
+    comma-separated list of targets."""
+    targets: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part == "all":
+            targets.extend(all_targets())
+        elif part in PER_MODALITY:
+            targets.extend(t for t in all_targets() if t.startswith(f"{part}-"))
+        else:
+            parse_target(part)  # fail on a bad name before any work
+            targets.append(part)
+    return list(dict.fromkeys(targets))
 
 
 def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> BatchResult:
@@ -54,20 +64,31 @@ def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> B
     say(f"harvest: {harvested.experiences} experiences from {harvested.spans_read} spans, labels {harvested.labels_by_source}")
     annotated = annotate.run(ctx, annotate.AnnotateInputs(max_annotations=inputs.max_annotations))
     say(f"annotate: {annotated.annotated} LLM annotations written back to Phoenix ({annotated.deferred} deferred)")
+    planned = plan.run(ctx, plan.PlanInputs(targets=targets, use_synthetic_data=inputs.use_synthetic, force_training=inputs.force_training))
+    for decision in planned.decisions:
+        verdict = f"train ({decision.strategy})" if decision.train else "skip"
+        say(f"plan {decision.target}: {verdict}, {decision.real_examples} labelled real examples; {decision.reason}")
     synthesized = None
-    if inputs.use_synthetic:
+    if any(item.use_synthetic for item in planned.train):
         synthesized = synthesize.run(ctx, synthesize.SynthesizeInputs(count=inputs.synthetic_count))
         say(f"synthesize: {synthesized.generated} synthetic examples from {synthesized.source}")
     gates = []
-    for target in targets:
+    for item in planned.train:
+        target = item.target
         trained = train.run(
             ctx,
-            train.TrainInputs(target=target, optimizer=inputs.optimizer, max_iterations=inputs.max_iterations, use_synthetic=inputs.use_synthetic),
+            train.TrainInputs(
+                target=target, optimizer=inputs.optimizer, max_iterations=inputs.max_iterations,
+                use_synthetic=item.use_synthetic, strategy=item.strategy,
+            ),
         )
         if trained.status != "ok":
             say(f"train {target}: skipped ({trained.reason})")
             continue
-        say(f"train {target}: {trained.optimizer} on {trained.trainset_size} examples in {trained.compile_seconds:.0f}s; {trained.heldout_size} held out")
+        say(
+            f"train {target}: {trained.optimizer} on {trained.trainset_size} examples "
+            f"({trained.synthetic_train} synthetic) in {trained.compile_seconds:.0f}s; {trained.heldout_size} held out"
+        )
         evaluated = evaluate.run(ctx, evaluate.EvaluateInputs(target=target))
         if evaluated.status == "ok":
             say(
@@ -84,6 +105,7 @@ def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> B
         harvest=harvested,
         annotate=annotated,
         synthesize=synthesized,
+        plan=planned,
         gates=gates,
         report=reported,
     )

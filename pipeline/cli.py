@@ -17,7 +17,7 @@ import traceback
 from datetime import datetime
 from typing import Any, Callable
 
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import PipelineError
 
 log = logging.getLogger("pipeline")
 
@@ -27,7 +27,8 @@ def _common(parser: argparse.ArgumentParser, *, run: bool = True) -> None:
     parser.add_argument("--tenant", required=True, help="tenant id (DNS label: lowercase letters, digits, '-')")
     if run:
         parser.add_argument("--run-id", required=True, help="run id: names the immutable run prefix in the store")
-        parser.add_argument("--result-file", help="also write the small JSON result here (for Argo output parameters)")
+        parser.add_argument("--result-file", help="also write the small JSON result here")
+        parser.add_argument("--outputs-dir", help="also write each result field to its own file here (for Argo output parameters)")
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence-threshold", type=float, help="annotate decisions below this confidence (default 0.6)")
     p.add_argument("--max-annotations", type=int, help="at most this many per run, lowest confidence first")
 
+    p = sub.add_parser("plan", help="per module target: train or skip, and with which data strategy")
+    _common(p)
+    p.add_argument("--targets", default="all", help="comma-separated targets, a module name (all its targets), or 'all'")
+    p.add_argument("--use-synthetic-data", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
+
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
     _common(p)
     p.add_argument("--count", type=int, default=40, help="content items to sample")
@@ -69,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", help="force BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default: by trainset size)")
     p.add_argument("--max-iterations", type=int, default=100)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
 
     p = sub.add_parser("evaluate", help="candidate vs baseline on the same held-out (or golden) examples")
     _common(p)
@@ -84,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
     _common(p)
+
+    p = sub.add_parser("record", help="write the run record (an exit handler runs this whether the run passed or failed)")
+    _common(p)
+    p.add_argument("--status", required=True, help="the workflow's status, e.g. Succeeded, Failed, Error")
+    p.add_argument("--failures", default="", help="JSON list of failed nodes, as Argo's {{workflow.failures}}")
 
     p = sub.add_parser("predict", help="answer queries with the production program")
     _common(p, run=False)
@@ -113,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer")
     p.add_argument("--max-iterations", type=int, default=100)
     p.add_argument("--improvement-threshold", type=float)
+    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
     p.add_argument("--result-file")
     return parser
 
@@ -129,11 +143,12 @@ def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
     return StageContext(config=config, store=store, tenant=args.tenant, run_id=run_id or args.run_id)
 
 
-def _emit(result: Any, result_file: str | None) -> None:
-    from pipeline.stages.base import write_result_file
+def _emit(result: Any, args: argparse.Namespace) -> None:
+    from pipeline.stages.base import write_outputs_dir, write_result_file
 
     print(result.model_dump_json(indent=2))
-    write_result_file(result_file, result)
+    write_result_file(getattr(args, "result_file", None), result)
+    write_outputs_dir(getattr(args, "outputs_dir", None), result)
 
 
 def _cmd_harvest(args: argparse.Namespace) -> Any:
@@ -148,6 +163,16 @@ def _cmd_annotate(args: argparse.Namespace) -> Any:
     return annotate.run(_context(args), annotate.AnnotateInputs(confidence_threshold=args.confidence_threshold, max_annotations=args.max_annotations))
 
 
+def _cmd_plan(args: argparse.Namespace) -> Any:
+    from pipeline.batch import resolve_targets
+    from pipeline.stages import plan
+
+    return plan.run(
+        _context(args),
+        plan.PlanInputs(targets=resolve_targets(args.targets), use_synthetic_data=args.use_synthetic_data, force_training=args.force_training),
+    )
+
+
 def _cmd_synthesize(args: argparse.Namespace) -> Any:
     from pipeline.stages import synthesize
 
@@ -159,7 +184,10 @@ def _cmd_train(args: argparse.Namespace) -> Any:
 
     return train.run(
         _context(args),
-        train.TrainInputs(target=args.target, optimizer=args.optimizer, max_iterations=args.max_iterations, use_synthetic=args.use_synthetic),
+        train.TrainInputs(
+            target=args.target, optimizer=args.optimizer, max_iterations=args.max_iterations,
+            use_synthetic=args.use_synthetic, strategy=args.strategy,
+        ),
     )
 
 
@@ -182,6 +210,12 @@ def _cmd_report(args: argparse.Namespace) -> Any:
     from pipeline.stages import report
 
     return report.run(_context(args))
+
+
+def _cmd_record(args: argparse.Namespace) -> Any:
+    from pipeline.stages import record
+
+    return record.run(_context(args), record.RecordInputs(status=args.status, failures=args.failures))
 
 
 def _cmd_predict(args: argparse.Namespace) -> Any:
@@ -232,6 +266,7 @@ def _cmd_batch(args: argparse.Namespace) -> Any:
             optimizer=args.optimizer,
             max_iterations=args.max_iterations,
             improvement_threshold=args.improvement_threshold,
+            force_training=args.force_training,
         ),
     )
 
@@ -239,11 +274,13 @@ def _cmd_batch(args: argparse.Namespace) -> Any:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "harvest": _cmd_harvest,
     "annotate": _cmd_annotate,
+    "plan": _cmd_plan,
     "synthesize": _cmd_synthesize,
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "gate": _cmd_gate,
     "report": _cmd_report,
+    "record": _cmd_record,
     "predict": _cmd_predict,
     "rollback": _cmd_rollback,
     "history": _cmd_history,
@@ -261,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map fetch offline
     try:
         result = COMMANDS[args.command](args)
-        _emit(result, getattr(args, "result_file", None))
+        _emit(result, args)
         return 0
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

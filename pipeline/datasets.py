@@ -59,3 +59,8 @@ def data_hash(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         digest.update(json.dumps(row, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
+
+
+def labelled_data_hash(rows: list[dict[str, Any]]) -> str:
+    """Order-independent hash of (query, label) pairs: did the labelled data change?"""
+    return data_hash(sorted(({"q": r["query"], "l": r["label"]} for r in rows), key=lambda r: (r["q"], r["l"])))

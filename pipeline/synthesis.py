@@ -21,7 +21,8 @@ class GenerateUserQuery(dspy.Signature):
     topics: str = dspy.InputField(desc="comma-separated topics and entities of the content")
     content_kind: str = dspy.InputField(desc="video, image, audio, document or text")
     intent: Intent = dspy.InputField()
-    query: str = dspy.OutputField(desc="the user's request, one sentence")
+    # The pattern keeps tiny models from echoing the "{query}" template of the prompt.
+    query: str = dspy.OutputField(desc="the user's request, one sentence", pattern=r"^[A-Za-z][^{}\n]{7,199}$")
 
 
 class QueryGenerator(dspy.Module):

@@ -87,3 +87,20 @@ def test_stages_that_do_not_need_dspy_do_not_import_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_outputs_dir_holds_one_file_per_field_and_record_runs_after_failure(config_file, tmp_path):
+    outputs = tmp_path / "outputs"
+    assert main(["report", "--config", config_file(), "--tenant", "acme", "--run-id", "r1", "--outputs-dir", str(outputs)]) == 0
+    assert (outputs / "any-deployed").read_text() == "false"
+    assert json.loads((outputs / "improvements").read_text()) == {}
+    assert (outputs / "report-location").read_text().endswith("tenants/acme/runs/r1/report/report.html")
+    record_dir = tmp_path / "record"
+    failures = '[{"displayName": "harvest", "message": "exit 3"}]'
+    args = ["record", "--config", config_file(), "--tenant", "acme", "--run-id", "r1", "--status", "Failed", "--failures", failures]
+    assert main([*args, "--outputs-dir", str(record_dir)]) == 0
+    record = json.loads((record_dir / "result.json").read_text())
+    assert record["status"] == "Failed" and record["failures"][0]["displayName"] == "harvest"
+    assert record["stages_committed"] == []
+    assert main(args) == 0  # a retried exit handler finds the record and keeps it
+    assert main([*args[:-2], "--failures", "not json"]) == 2

@@ -237,3 +237,18 @@ def test_a_later_candidate_that_is_not_better_leaves_production_unchanged(ctx, d
     decided = gate.run(later, gate.GateInputs(target="routing"))
     assert decided.decision == "rejected" and decided.production_sequence == 1
     assert ctx.store.get(f"tenants/acme/modules/routing/production.json") == before
+
+
+def test_batch_plans_then_trains_only_what_the_plan_says(ctx, dummy_lm):
+    from pipeline.batch import BatchInputs, run_batch
+
+    commit_harvest(ctx, QUERIES[:60])
+    result = run_batch(ctx, BatchInputs(targets="routing,modality-audio", max_iterations=1))
+    decisions = {d.target: d for d in result.plan.decisions}
+    assert decisions["routing"].strategy == "PURE_REAL" and decisions["routing"].train
+    assert not decisions["modality-audio"].train and "disabled" in decisions["modality-audio"].reason
+    assert [g.target for g in result.gates] == ["routing"]
+    assert {t.target for t in result.report.targets} == {"routing"}
+    # the plan's fan-out list is what a workflow engine iterates over
+    plan_result = ctx.store.get_json(f"{ctx.run_prefix}/plan/result.json")
+    assert plan_result["train"] == [{"target": "routing", "use_synthetic": False, "strategy": "PURE_REAL"}]

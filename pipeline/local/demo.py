@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 from pipeline.errors import PipelineError
@@ -25,12 +26,12 @@ DEMO_TARGETS = "routing,modality-video"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.local.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=".local", help="where Phoenix's database and the object store live")
-    parser.add_argument("--config", help="a pipeline config to use instead of the embedded defaults (e.g. your own LM)")
+    parser.add_argument("--config", help="a pipeline config to use instead of the demo's (pipeline/demo/config.yaml)")
     parser.add_argument("--tenant", default=DEMO_TENANT)
     parser.add_argument("--targets", default=DEMO_TARGETS)
-    parser.add_argument("--max-annotations", type=int, default=24)
     parser.add_argument("--use-synthetic", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--synthetic-count", type=int, default=16)
+    parser.add_argument("--synthetic-count", type=int, default=8)
+    parser.add_argument("--max-iterations", type=int, default=1, help="optimizer budget (BootstrapFewShot: rounds)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -48,14 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
         config.storage.url = f"file://{workdir / 'store'}"
         say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
         with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
             config.phoenix.endpoint = phoenix.url
             say(f"Phoenix ready at {phoenix.url}")
-            seeded = seed_demo_tenant(phoenix.url, args.tenant)
-            say(f"demo traffic: {seeded}")
+            # 48 h of traffic against a 24 h lookback: the window decides what a run sees.
+            seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=48)
+            if seeded.skipped:
+                say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
+            else:
+                say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
+                    f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
             run_id = datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S")
             ctx = StageContext(config=config, store=open_store(config.storage), tenant=args.tenant, run_id=run_id)
             say(f"run {run_id}: LM {config.llm.primary.model}, store {config.storage.url}")
@@ -63,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 ctx,
                 BatchInputs(
                     targets=args.targets,
-                    max_annotations=args.max_annotations,
                     use_synthetic=args.use_synthetic,
                     synthetic_count=args.synthetic_count,
+                    max_iterations=args.max_iterations,
                 ),
                 progress=say,
             )

@@ -16,7 +16,7 @@ from pipeline.stages.base import StageContext
 STAGE = "report"
 MANIFEST_FILE = "manifest.json"
 HTML_FILE = "report.html"
-SINGLE_STAGES = ("harvest", "annotate", "synthesize")
+SINGLE_STAGES = ("harvest", "annotate", "plan", "synthesize")
 PER_TARGET_STAGES = ("train", "evaluate", "gate")
 
 
@@ -37,9 +37,12 @@ class ReportResult(BaseModel):
     tenant: str
     run_id: str
     targets: list[TargetSummary]
+    improvements: dict[str, float | None]  # per target, percent; None where nothing was evaluated
     deployed: list[str]
+    any_deployed: bool
     manifest_key: str
     report_key: str
+    report_location: str  # full URL in the store
     report_path: str | None  # a local file path when the store is local
 
 
@@ -107,9 +110,12 @@ def run(ctx: StageContext, inputs: BaseModel | None = None) -> ReportResult:
         tenant=ctx.tenant,
         run_id=ctx.run_id,
         targets=summaries,
+        improvements={s.target: s.improvement_pct for s in summaries},
         deployed=[s.target for s in summaries if s.deployed],
+        any_deployed=any(s.deployed for s in summaries),
         manifest_key=manifest_key,
         report_key=report_key,
+        report_location=ctx.store.describe(report_key),
         report_path=str(local) if local else None,
     )
     out.commit(result)

@@ -83,7 +83,7 @@ def run(ctx: StageContext, inputs: SynthesizeInputs) -> SynthesizeResult:
                 invalid += 1
                 continue
             query = " ".join(query.split())
-            if not 8 <= len(query) <= 300 or normalise(query) == normalise(item.title):
+            if not 8 <= len(query) <= 300 or len(query.split()) < 3 or normalise(query) == normalise(item.title):
                 invalid += 1
                 continue
             key = normalise(query)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from pipeline.datasets import data_hash, split_for_training
+from pipeline.datasets import data_hash, labelled_data_hash, labelled_for_target, split_for_training
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.modules import load_module, parse_target
 from pipeline.stages import annotate, harvest, synthesize
@@ -34,6 +34,7 @@ class TrainInputs(BaseModel):
     optimizer: str | None = None  # force one of pipeline.optimizers.OPTIMIZERS
     max_iterations: int = 100
     use_synthetic: bool = False
+    strategy: str | None = None  # from plan; HYBRID caps synthetic examples at 1:1 with real ones
 
 
 class TrainResult(BaseModel):
@@ -81,8 +82,11 @@ def run(ctx: StageContext, inputs: TrainInputs) -> TrainResult:
         raise ConfigError("--max-iterations must be at least 1")
 
     tcfg = ctx.config.training
-    real_train, heldout = split_for_training(load_experiences(ctx), modality, tcfg.heldout_fraction, tcfg.seed)
+    experiences = load_experiences(ctx)
+    real_train, heldout = split_for_training(experiences, modality, tcfg.heldout_fraction, tcfg.seed)
     synthetic = load_synthetic(ctx, modality) if inputs.use_synthetic else []
+    if inputs.strategy == "HYBRID":
+        synthetic = synthetic[: len(real_train)]
     train_rows = real_train + synthetic
     if len(train_rows) < tcfg.min_train_examples or not heldout:
         result = TrainResult(
@@ -144,7 +148,12 @@ def run(ctx: StageContext, inputs: TrainInputs) -> TrainResult:
             "optimizer_settings": outcome.settings,
             "compile_seconds": round(outcome.seconds, 3),
             "sizes": {"train": len(train_rows), "real_train": len(real_train), "synthetic_train": len(synthetic), "heldout": len(heldout)},
-            "data_hashes": {"train": data_hash(train_rows), "heldout": data_hash(heldout)},
+            "strategy": inputs.strategy,
+            "data_hashes": {
+                "train": data_hash(train_rows),
+                "heldout": data_hash(heldout),
+                "real_labelled": labelled_data_hash(labelled_for_target(experiences, modality)),
+            },
             "lm": lm_spec.model,
             "teacher_lm": ctx.config.llm.for_teacher().model,
             "git_revision": git_revision(),
