@@ -24,10 +24,13 @@ def test_batch_on_the_local_lm(phoenix_url, tmp_path):
     assert seeded.sent > 0
     config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))
     config.phoenix.endpoint = phoenix_url
-    config.training.heldout_fraction = 0.2  # keep the evaluation short; the gate still judges n
+    # sized like the demo (pipeline/demo/config.yaml), with a smaller held-out set to stay quick
+    config.training.heldout_fraction = 0.2
+    config.training.max_bootstrapped_demos = 2
+    config.training.max_labeled_demos = 4
     ctx = StageContext(config=config, store=open_store(config.storage), tenant=tenant, run_id="e2e-1")
 
-    result = run_batch(ctx, BatchInputs(targets="routing", max_annotations=3, use_synthetic=True, synthetic_count=3))
+    result = run_batch(ctx, BatchInputs(targets="routing", max_annotations=3, use_synthetic=True, synthetic_count=3, max_iterations=1))
 
     assert result.harvest.experiences > 100 and result.harvest.malformed
     assert result.annotate.annotated + result.annotate.failed == 3

@@ -92,7 +92,10 @@ def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
 
     spec = load_module(module_name)
     lm_spec = ctx.config.llm.for_module(module_name)
-    with lm_context(lm_spec):
+    from pipeline.lm import check_lm
+
+    with lm_context(lm_spec) as lm:
+        check_lm(lm)  # fails fast when unreachable, and keeps model loading out of the latencies
         cand_rows = predict_all(ctx, module_name, candidate, examples)
         base_rows = predict_all(ctx, module_name, baseline, examples)
 

@@ -215,7 +215,8 @@ def _confusion_svg(confusion: dict[str, dict[str, int]]) -> str:
     predicted = sorted({p for row in confusion.values() for p in row} | set(gold))
     cell, left, top = 44, 190, 150
     peak = max((v for row in confusion.values() for v in row.values()), default=1)
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + cell * len(predicted) + 10}' height='{top + cell * len(gold) + 10}' role='img' aria-label='confusion matrix'>"]
+    # room on the right for the last column's slanted label
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + cell * len(predicted) + 140}' height='{top + cell * len(gold) + 10}' role='img' aria-label='confusion matrix'>"]
     for j, p in enumerate(predicted):
         x = left + j * cell + cell / 2
         out.append(f"<text transform='translate({x:.0f},{top - 6}) rotate(-55)' font-size='12'>{html.escape(p)}</text>")
