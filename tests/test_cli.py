@@ -104,3 +104,19 @@ def test_outputs_dir_holds_one_file_per_field_and_record_runs_after_failure(conf
     assert record["stages_committed"] == []
     assert main(args) == 0  # a retried exit handler finds the record and keeps it
     assert main([*args[:-2], "--failures", "not json"]) == 2
+
+
+def test_unreachable_lm_is_exit_4_and_leaves_no_committed_output(config_file, tmp_path, capsys):
+    from pipeline.config import load_config
+    from pipeline.stages.base import StageContext
+    from pipeline.storage import open_store
+    from tests.test_stages import QUERIES, commit_harvest
+
+    cfg = config_file(llm={"primary": {"model": "openai/router", "api_base": f"http://127.0.0.1:{closed_port()}/v1", "num_retries": 0, "timeout_s": 2}})
+    config = load_config(cfg)
+    ctx = StageContext(config=config, store=open_store(config.storage), tenant="acme", run_id="r1")
+    commit_harvest(ctx, QUERIES[:5], confidence=0.3)  # unsure decisions: annotation candidates
+    code = main(["annotate", "--config", cfg, "--tenant", "acme", "--run-id", "r1"])
+    assert code == 4
+    assert "openai/router" in capsys.readouterr().err
+    assert ctx.output("annotate").committed() is None
