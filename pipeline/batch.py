@@ -64,10 +64,18 @@ def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> B
     say(f"harvest: {harvested.experiences} experiences from {harvested.spans_read} spans, labels {harvested.labels_by_source}")
     annotated = annotate.run(ctx, annotate.AnnotateInputs(max_annotations=inputs.max_annotations))
     say(f"annotate: {annotated.annotated} LLM annotations written back to Phoenix ({annotated.deferred} deferred)")
-    planned = plan.run(ctx, plan.PlanInputs(targets=targets, use_synthetic_data=inputs.use_synthetic, force_training=inputs.force_training))
+    planned = plan.run(
+        ctx,
+        plan.PlanInputs(
+            targets=targets,
+            use_synthetic_data=inputs.use_synthetic,
+            force_training=inputs.force_training,
+            synthetic_budget=inputs.synthetic_count if inputs.use_synthetic else 0,
+        ),
+    )
     for decision in planned.decisions:
         verdict = f"train ({decision.strategy})" if decision.train else "skip"
-        say(f"plan {decision.target}: {verdict}, {decision.real_examples} labelled real examples; {decision.reason}")
+        say(f"plan {decision.target}: {verdict}, {decision.real_examples} labelled real examples; {decision.reason} [{decision.decided_by}]")
     synthesized = None
     if any(item.use_synthetic for item in planned.train):
         synthesized = synthesize.run(ctx, synthesize.SynthesizeInputs(count=inputs.synthetic_count))
@@ -98,6 +106,7 @@ def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> B
         decided = gate.run(ctx, gate.GateInputs(target=target, improvement_threshold=inputs.improvement_threshold))
         say(f"gate {target}: {decided.decision} — {'; '.join(decided.reasons)}")
         gates.append(decided)
+    plan.feedback(ctx)  # the measured outcomes become training history for the meta-models
     reported = report.run(ctx)
     return BatchResult(
         tenant=ctx.tenant,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -121,11 +121,100 @@ class GateConfig(_Strict):
     max_p_value: float = 0.2  # one-sided exact McNemar test on the paired held-out answers
 
 
+class MetaModelParams(_Strict):
+    """XGBoost settings of the planning meta-models. Histories are small (tens to hundreds of
+    records): shallow trees and few rounds, one thread so a plan step stays cheap."""
+
+    n_estimators: int = 40  # boosting rounds
+    max_depth: int = 3
+    learning_rate: float = 0.3
+    min_child_weight: float = 1.0
+    seed: int = 7
+    nthread: int = 1
+
+
+class PlanningConfig(_Strict):
+    """The plan stage (pipeline.planning): the seed's rules decide until the tenant's history
+    holds enough decisions with a measured outcome; then XGBoost meta-models trained from that
+    history decide (and are retrained whenever the history grew)."""
+
+    min_history_decision: int = 10  # measured records before TrainingDecisionModel decides (seed: 10)
+    min_history_strategy: int = 20  # measured records before TrainingStrategyModel decides (seed: 20)
+    beneficial_improvement_pct: float = 5.0  # a training "helped" at this measured improvement (the gate's default)
+    train_probability: float = 0.5  # the decision model trains when P(helped) is at least this
+    # Share of the decision model's skips trained anyway (picked by a hash of run and target, so a
+    # re-run decides the same): without it the history never measures what the model skips.
+    exploration_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    max_abs_improvement_pct: float = 100.0  # measured improvements are clipped to ± this for the regressor
+    synthetic_budget: int = 40  # synthetic examples a run requests (synthesize's default count)
+    never_trained_days: float = 365.0  # days_since_last_training of a target never trained
+    model: MetaModelParams = MetaModelParams()
+
+
+class VespaFieldMapping(_Strict):
+    """Which document fields hold what synthetic generation reads. Each is a list of candidate
+    field names; the first one a document has, non-empty, wins (schemas name them differently)."""
+
+    title: list[str] = ["title", "video_title", "name"]
+    text: list[str] = ["text", "description", "frame_description", "transcript", "audio_transcript", "content", "body"]
+    topics: list[str] = ["topics", "keywords", "tags"]
+    entities: list[str] = ["entities"]
+
+
+class VespaSchemaConfig(_Strict):
+    """One backend schema (a "profile") synthetic generation may sample. For the known schemas
+    (video_frames, image_content, audio_transcripts, document_content, text_content) modality
+    and agent default to the built-in routes; any other schema must name both."""
+
+    modality: Literal["video", "image", "audio", "document", "text"] | None = None
+    agent: str | None = None  # the agent that searches this schema; one of AGENTS
+    namespace: str | None = None  # document/v1 namespace; None = `content.vespa.namespace`
+    fields: VespaFieldMapping = VespaFieldMapping()
+    where: str = "true"  # YQL condition restricting the documents search sampling may return
+    selection: str | None = None  # document selection for visit sampling; None = every document of the schema
+    description: str = ""  # what the schema holds, shown to the LLM profile selector
+
+
+class VespaConfig(_Strict):
+    """The Vespa application synthetic generation samples real documents from (pyvespa client).
+
+    `sampling: search` runs `select * from sources <schema> where <where>` ranked by
+    `rank_profile`, which must exist in the schema with `first-phase { expression: random.match }`;
+    the seed goes in `rankproperty.random.match.seed`, pages use `offset` (at most the
+    application's maxHits per request and maxOffset deep). `sampling: visit` needs no rank profile:
+    it visits document/v1 slices (a hash partition of the corpus) in a seeded random order,
+    following `continuation`, until it has enough documents."""
+
+    endpoint: str = "http://127.0.0.1:8080"
+    namespace: str | None = None  # document/v1 namespace; None = the schema name (pyvespa's convention)
+    content_cluster: str = "content"  # visit: the content cluster holding the schemas
+    sampling: Literal["search", "visit"] = "search"
+    rank_profile: str = "random"
+    max_hits: int = Field(default=400, ge=1)  # the application's maxHits: hits per search request
+    max_offset: int = Field(default=1000, ge=0)  # the application's maxOffset
+    slices: int = Field(default=16, ge=1)  # visit: slices the corpus is split into
+    page_size: int = Field(default=100, ge=1)  # visit: wantedDocumentCount per request
+    schemas: dict[str, VespaSchemaConfig] = Field(default_factory=dict)  # empty = the five known schemas
+    timeout_s: float = 10.0  # per HTTP request
+    retry_attempts: int = Field(default=4, ge=1)  # connection errors, 429 and 5xx; then BackendUnavailableError
+    retry_backoff_s: float = 1.0  # doubles after each failed attempt
+    token_env: str | None = None  # env var holding a Vespa Cloud data-plane token, never the token
+    cert_path: str | None = None  # mTLS data-plane certificate (PEM file, e.g. a mounted Secret)
+    key_path: str | None = None  # its private key (PEM file)
+
+
 class ContentConfig(_Strict):
-    """Where synthetic generation samples real content. `bundled` = the demo corpus."""
+    """Where synthetic generation samples real content: `bundled` = the demo corpus, `jsonl` =
+    a JSON Lines file at `path`, `vespa` = the Vespa application in `vespa`."""
 
     source: str = "bundled"
     path: str | None = None
+    vespa: VespaConfig = VespaConfig()
+    # Generators the synthesize stage runs (pipeline.synthetic): routing and modality feed the
+    # trained modules; cross_modal and workflow store examples for future modules.
+    generators: list[str] = ["routing", "modality"]
+    profile_selection: Literal["rules", "llm"] = "rules"  # how each generator picks the schemas to sample
+    max_profiles: int = Field(default=5, ge=1)  # schemas per generator at most
 
 
 class PipelineConfig(_Strict):
@@ -136,6 +225,7 @@ class PipelineConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
     content: ContentConfig = ContentConfig()
+    planning: PlanningConfig = PlanningConfig()
     annotation_confidence_threshold: float = 0.6
     max_annotations_per_run: int = 200  # lowest confidence first; the rest wait for the next run
     retry_attempts: int = 4

@@ -37,6 +37,12 @@ class StoreUnavailableError(ServiceUnavailableError):
     exit_code = 5
 
 
+class BackendUnavailableError(ServiceUnavailableError):
+    """The search backend (Vespa) synthetic data is sampled from."""
+
+    exit_code = 8
+
+
 class ConflictError(PipelineError):
     """A conditional write lost: somebody else changed the object first."""
 

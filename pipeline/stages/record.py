@@ -1,5 +1,6 @@
 """record: the run record, written by the workflow's exit handler whether the run passed or
-failed: its status, which stages committed, what failed, and what was deployed."""
+failed: its status, which stages committed, what failed, and what was deployed. It also
+backfills the run's measured outcomes into the planning history."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ def run(ctx: StageContext, inputs: RecordInputs) -> RunRecord:
         raise ConfigError(f"--failures is not JSON: {exc.msg}") from exc
     if not isinstance(failures, list):
         raise ConfigError("--failures must be a JSON list")
+    from pipeline.stages import plan
+
+    plan.feedback(ctx)  # measured outcomes → the planning meta-models' history
     stages = collect(ctx)
     targets = {target: sorted(results) for target, results in stages.pop("targets").items()}
     deployed = sorted(
