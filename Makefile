@@ -8,12 +8,17 @@ PY := $(VENV)/bin/python
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast bench venv clean help
+IMAGE ?= ghcr.io/cogniverse/optimization
+VERSION ?= $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
+
+.PHONY: run test test-fast bench venv clean help workflows images lock
 
 help:
 	@echo "make run    - the whole optimization loop on embedded defaults (local Phoenix, local store, local LM)"
 	@echo "make test   - the whole test suite (real Phoenix, real S3 server, real local LM)"
 	@echo "make bench  - benchmarks (harvest throughput, CLI start-up, make run wall time)"
+	@echo "make workflows - re-render the Argo YAML from the Hera sources (and the chart's copies)"
+	@echo "make images - build the step images (needs a Docker engine)"
 
 venv: $(VENV)/.installed $(PHOENIX_VENV)/.installed
 
@@ -46,6 +51,21 @@ test-fast: venv
 
 bench: venv
 	$(PY) tests/benchmarks/bench.py
+
+# Render the Argo objects from Hera, copy them into the chart (one source of truth),
+# regenerate the chart's values schema, and lint the result.
+workflows: venv
+	$(PY) -m workflows.render
+	rm -f charts/cogniverse-optimization/files/*.yaml
+	cp workflows/*.yaml charts/cogniverse-optimization/files/
+	$(PY) charts/values_schema.py
+	$(PY) -m pipeline.argo.cli lint workflows/*.yaml
+
+# The step images (images/README.md); needs Docker with BuildKit.
+images:
+	@command -v docker >/dev/null || { echo "make images needs a Docker engine with BuildKit" >&2; exit 1; }
+	DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --target heavy --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --target light --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION)-light .
 
 # Re-pin both environments from what is installed now.
 lock:

@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", required=True, help="the workflow's status, e.g. Succeeded, Failed, Error")
     p.add_argument("--failures", default="", help="JSON list of failed nodes, as Argo's {{workflow.failures}}")
 
+    p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
+    _common(p)
+    p.add_argument("--retention-days", type=float, default=30.0)
+    p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false")
+
     p = sub.add_parser("predict", help="answer queries with the production program")
     _common(p, run=False)
     _target(p)
@@ -207,15 +212,30 @@ def _cmd_gate(args: argparse.Namespace) -> Any:
 
 
 def _cmd_report(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
     from pipeline.stages import report
 
-    return report.run(_context(args))
+    ctx = _context(args)
+    result = report.run(ctx)
+    if args.outputs_dir:  # the files Argo uploads as the step's artifacts
+        target = Path(args.outputs_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / report.HTML_FILE).write_bytes(ctx.store.get(result.report_key))
+        (target / report.MANIFEST_FILE).write_bytes(ctx.store.get(result.manifest_key))
+    return result
 
 
 def _cmd_record(args: argparse.Namespace) -> Any:
     from pipeline.stages import record
 
     return record.run(_context(args), record.RecordInputs(status=args.status, failures=args.failures))
+
+
+def _cmd_maintenance(args: argparse.Namespace) -> Any:
+    from pipeline.stages import maintenance
+
+    return maintenance.run(_context(args), maintenance.MaintenanceInputs(retention_days=args.retention_days, dry_run=args.dry_run))
 
 
 def _cmd_predict(args: argparse.Namespace) -> Any:
@@ -281,6 +301,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "gate": _cmd_gate,
     "report": _cmd_report,
     "record": _cmd_record,
+    "maintenance": _cmd_maintenance,
     "predict": _cmd_predict,
     "rollback": _cmd_rollback,
     "history": _cmd_history,

@@ -1,0 +1,247 @@
+"""`lint` catches what it claims to: each test takes our real rendered workflows, breaks one
+thing, and expects exactly the finding for it (the unbroken set lints clean: test_workflows)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from pipeline.argo import lint as argo_lint
+from pipeline.argo.lint import Finding, check_output_sizes, lint_documents
+from pipeline.argo.references import Document
+from workflows import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pristine() -> dict[str, dict]:
+    return {name: yaml.safe_load(text) for name, text in render.render().items()}
+
+
+def broken(pristine: dict[str, dict], change: Callable[[dict[str, dict]], None]) -> list[Finding]:
+    docs = copy.deepcopy(pristine)
+    change(docs)
+    return lint_documents([Document(name, 0, body) for name, body in docs.items()])
+
+
+def template(docs: dict[str, dict], name: str) -> dict:
+    return next(t for t in docs["module-optimization.yaml"]["spec"]["templates"] if t["name"] == name)
+
+
+def task(docs: dict[str, dict], dag: str, name: str) -> dict:
+    return next(t for t in template(docs, dag)["dag"]["tasks"] if t["name"] == name)
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, [str(f) for f in findings]
+    return findings[0]
+
+
+def test_misspelled_field(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: template(d, "harvest")["container"].update(imagePullPolcy="Always")))
+    assert finding.file == "module-optimization.yaml" and finding.path.endswith(".container.imagePullPolcy")
+    assert "unknown field 'imagePullPolcy'" in finding.message and "imagePullPolicy" in finding.message
+
+
+def test_misspelled_field_in_a_cron(pristine: dict[str, dict]) -> None:
+    def change(docs: dict[str, dict]) -> None:
+        docs["weekly-optimization.yaml"]["spec"]["concurrencyPolcy"] = docs["weekly-optimization.yaml"]["spec"].pop("concurrencyPolicy")
+
+    finding = only(broken(pristine, change))
+    assert finding.path == "$.spec.concurrencyPolcy" and "concurrencyPolicy" in finding.message
+
+
+def test_wrong_type(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: template(d, "gate").update(activeDeadlineSeconds=[600])))
+    assert finding.path.endswith(".activeDeadlineSeconds")
+
+
+def test_dangling_template_reference(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "main", "report").update(template="reprot")))
+    assert finding.path.endswith(".dag.tasks[4].template") and "'reprot' does not exist" in finding.message
+
+
+def test_dangling_workflow_template_ref(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: d["batch-optimization.yaml"]["spec"]["workflowTemplateRef"].update(name="module-optimisation")))
+    assert finding.file == "batch-optimization.yaml" and "'module-optimisation' is not among the linted documents" in finding.message
+
+
+def test_dangling_input_parameter(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: template(d, "plan")["container"]["args"].append("{{inputs.parameters.targetz}}")))
+    assert "template 'plan' declares no input parameter 'targetz'" in finding.message
+
+
+def test_dangling_workflow_parameter(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "main", "harvest")["arguments"]["parameters"][1].update(
+        value="{{workflow.parameters.lookback}}")))
+    assert "workflow parameter 'lookback' is not declared" in finding.message
+
+
+def test_cron_argument_the_template_does_not_declare(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: d["daily-optimization-check.yaml"]["spec"]["workflowSpec"]["arguments"]["parameters"][-1].update(
+        name="annotation-treshold")))
+    assert finding.file == "daily-optimization-check.yaml" and "'annotation-treshold' is not declared" in finding.message
+
+
+def test_missing_required_input(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "optimize-target", "gate")["arguments"]["parameters"].pop()))
+    assert "template 'gate' needs input parameter 'improvement-threshold'" in finding.message
+
+
+def test_with_param_source_task_missing(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "optimize", "train-targets").update(
+        withParam="{{tasks.planning.outputs.parameters.train}}")))
+    assert finding.path.endswith(".withParam") and "'planning' is not a task of this DAG" in finding.message
+
+
+def test_with_param_source_output_missing(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: template(d, "plan")["outputs"]["parameters"].pop(0)))
+    assert finding.path.endswith(".withParam") and "declares no output parameter 'train'" in finding.message
+
+
+def test_task_output_read_without_depending_on_it(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "main", "routing").update(depends="harvest")))
+    assert "task 'annotate' is not upstream of this task" in finding.message
+
+
+def test_depends_names_a_missing_task(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "optimize-target", "gate").update(depends="evaluate && evaluation.Succeeded")))
+    assert finding.path.endswith(".depends") and "'evaluation'" in finding.message
+
+
+def test_item_outside_a_loop(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: task(d, "optimize", "plan")["arguments"]["parameters"][1].update(value="{{item.target}}")))
+    assert "only defined in a task or step with withItems or withParam" in finding.message
+
+
+def test_workflow_failures_outside_the_exit_handler(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: template(d, "report")["container"]["args"].append("{{workflow.failures}}")))
+    assert "only defined in exit handlers" in finding.message
+
+
+def test_over_large_parameter_value(pristine: dict[str, dict]) -> None:
+    big = json.dumps({f"modality-{i}": i for i in range(4000)})  # ~70 KB: fine for JSON, not for Argo
+    finding = only(broken(pristine, lambda d: template(d, "report")["outputs"]["parameters"][0]["valueFrom"].update(default=big)))
+    assert finding.path.endswith(".outputs.parameters[0].valueFrom.default") and "pass large data as an artifact" in finding.message
+
+
+def test_bad_schedule(pristine: dict[str, dict]) -> None:
+    finding = only(broken(pristine, lambda d: d["weekly-optimization.yaml"]["spec"].update(schedules=["0 3 * * SUN *"])))
+    assert finding.path == "$.spec.schedules[0]"
+
+
+def test_output_sizes_in_a_status_document() -> None:
+    status = {"metadata": {"name": "batch-optimization-x"}, "status": {
+        "phase": "Succeeded",
+        "nodes": {"batch-optimization-x-1": {"outputs": {"parameters": [{"name": "train", "value": "[]"},
+                                                                        {"name": "train-count", "value": "x" * 40_000}]}}},
+        "outputs": {"parameters": [{"name": "improvements", "value": "{}"}]},
+    }}
+    finding = only(check_output_sizes(status, source="status.json"))
+    assert finding.path == "$.status.nodes.batch-optimization-x-1.outputs.parameters[1].value" and "'train-count'" in finding.message
+    assert check_output_sizes(status, budget_bytes=50_000) == []
+
+
+def test_an_argo_documentation_example_lints_clean(tmp_path: Path) -> None:
+    """A false-positive guard: Argo's exit-handler example (status, failures, steps, when)."""
+    example = tmp_path / "exit-handlers.yaml"
+    example.write_text("""\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: exit-handlers-}
+spec:
+  entrypoint: intentional-fail
+  onExit: exit-handler
+  templates:
+  - name: intentional-fail
+    container: {image: alpine:3.20, command: [sh, -c], args: ["echo intentional failure; exit 1"]}
+  - name: exit-handler
+    steps:
+    - - {name: notify, template: send-email}
+      - {name: celebrate, template: celebrate, when: "{{workflow.status}} == Succeeded"}
+      - {name: cry, template: cry, when: "{{workflow.status}} != Succeeded"}
+  - name: send-email
+    container:
+      image: alpine:3.20
+      command: [sh, -c]
+      args: ["echo send e-mail: {{workflow.name}} {{workflow.status}} {{workflow.duration}}. Failed steps {{workflow.failures}}"]
+  - name: celebrate
+    container: {image: alpine:3.20, command: [sh, -c], args: ["echo hooray!"]}
+  - name: cry
+    container: {image: alpine:3.20, command: [sh, -c], args: ["echo boohoo!"]}
+""")
+    assert argo_lint.lint([example]) == []
+
+
+def test_the_executor_suite_workflows_lint_clean() -> None:
+    """A wider false-positive guard: the executor tests' workflows, written from Argo's
+    documentation (those that are not YAML at all on purpose are left out)."""
+    files = []
+    for path in sorted((ROOT / "tests" / "argo" / "workflows").glob("*.yaml")):
+        try:
+            argo_lint.load_documents([path])
+        except argo_lint.LintInputError:
+            continue
+        files.append(path)
+    assert len(files) > 10
+    assert [str(f) for f in argo_lint.lint(files)] == []
+
+
+# ------------------------------------------------------------------------ the command
+def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ours = sorted(str(p) for p in (ROOT / "workflows").glob("*.yaml"))
+    assert argo_lint.main(ours) == 0
+    assert capsys.readouterr().out == ""
+
+    batch = yaml.safe_load((ROOT / "workflows" / "batch-optimization.yaml").read_text())
+    batch["spec"]["arguments"]["parameters"][0]["valeu"] = "acme"
+    bad = tmp_path / "batch.yaml"
+    bad.write_text(yaml.safe_dump(batch))
+    template = str(ROOT / "workflows" / "module-optimization.yaml")
+    assert argo_lint.main([str(bad), template]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{bad}:0:$.spec.arguments.parameters[0].valeu: unknown field 'valeu' (did you mean 'value'?)"]
+
+    malformed = tmp_path / "malformed.yaml"
+    malformed.write_text("kind: Workflow\nspec: [unclosed\n")
+    assert argo_lint.main([str(malformed)]) == 2
+    assert argo_lint.main([str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+    not_argo = tmp_path / "configmap.yaml"
+    not_argo.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    assert argo_lint.main([str(not_argo)]) == 1
+    assert "no Argo workflow document" in capsys.readouterr().out
+
+
+def test_schema_override_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COGNIVERSE_ARGO_SCHEMA", str(tmp_path / "nope.json"))
+    assert argo_lint.main([str(ROOT / "workflows" / "module-optimization.yaml")]) == 2
+    assert "COGNIVERSE_ARGO_SCHEMA" in capsys.readouterr().err
+
+
+def test_module_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.argo.lint", "workflows/module-optimization.yaml", "workflows/batch-optimization.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+
+
+def test_lint_subcommand_of_the_argo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.argo.cli import main as argo_cli
+
+    ours = sorted(str(p) for p in (ROOT / "workflows").glob("*.yaml"))
+    assert argo_cli(["lint", *ours]) == 0
+    malformed = tmp_path / "malformed.yaml"
+    malformed.write_text("spec: {templates: [\n")
+    assert argo_cli(["lint", str(malformed)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
