@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
     _common(p)
-    p.add_argument("--count", type=int, default=40, help="content items to sample")
+    p.add_argument("--count", type=int, default=40, help="synthetic examples to generate per generator")
 
     p = sub.add_parser("train", help="compile one module target's DSPy program")
     _common(p)

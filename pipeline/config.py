@@ -212,7 +212,7 @@ class ContentConfig(_Strict):
     vespa: VespaConfig = VespaConfig()
     # Generators the synthesize stage runs (pipeline.synthetic): routing and modality feed the
     # trained modules; cross_modal and workflow store examples for future modules.
-    generators: list[str] = ["routing", "modality"]
+    generators: list[Literal["routing", "modality", "cross_modal", "workflow"]] = ["routing", "modality"]
     profile_selection: Literal["rules", "llm"] = "rules"  # how each generator picks the schemas to sample
     max_profiles: int = Field(default=5, ge=1)  # schemas per generator at most
 
@@ -240,6 +240,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "COGNIVERSE_STORAGE_ENDPOINT": ("storage", "endpoint"),
     "COGNIVERSE_LM_MODEL": ("llm", "primary", "model"),
     "COGNIVERSE_LM_API_BASE": ("llm", "primary", "api_base"),
+    "COGNIVERSE_VESPA_ENDPOINT": ("content", "vespa", "endpoint"),
 }
 
 

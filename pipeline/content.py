@@ -2,13 +2,14 @@
 
 Synthetic examples are grounded in real content: a source returns items sampled from the
 backend, never invented ones. The bundled JSON Lines corpus is the embedded default; Vespa
-plugs in behind the same `ContentSource` protocol.
+(`pipeline.vespa_source`) plugs in behind the same `ContentSource` protocol.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,13 @@ SCHEMA_ROUTES: dict[str, tuple[str, str]] = {
     "document_content": ("document", "document_agent"),
     "text_content": ("text", "text_search_agent"),
 }
+SCHEMA_DESCRIPTIONS: dict[str, str] = {
+    "video_frames": "frames and descriptions of videos: recordings, tutorials, broadcasts, security footage",
+    "image_content": "photos, pictures, diagrams and screenshots with their descriptions",
+    "audio_transcripts": "transcripts of podcasts, calls, meetings, recordings and radio",
+    "document_content": "files such as PDFs, contracts, manuals, reports and slides",
+    "text_content": "articles, posts, messages and passages of text",
+}
 
 
 class ContentItem(BaseModel):
@@ -35,13 +43,42 @@ class ContentItem(BaseModel):
     text: str
     topics: list[str] = []
     entities: list[str] = []
+    source_id: str | None = None  # the backend's own id of the item, e.g. a Vespa document id
+
+
+class ContentProfile(BaseModel):
+    """A backend schema content can be sampled from, and what it is for."""
+
+    name: str
+    modality: str
+    agent: str
+    description: str = ""
 
 
 class ContentSource(Protocol):
     name: str
 
-    def sample(self, count: int, seed: int) -> list[ContentItem]:
-        """Up to `count` distinct items; an empty list when the backend holds nothing."""
+    def profiles(self) -> list[ContentProfile]:
+        """The schemas this source can sample, with the modality and agent each serves."""
+
+    def sample(self, count: int, seed: int, schemas: Sequence[str] | None = None) -> list[ContentItem]:
+        """Up to `count` distinct items, spread evenly over `schemas` (None: a sample of
+        everything); an empty list when the backend holds nothing."""
+
+
+def spread(count: int, names: Sequence[str]) -> dict[str, int]:
+    """`count` split as evenly as possible over `names`, the remainder to the first ones."""
+    if not names:
+        return {}
+    base, extra = divmod(max(0, count), len(names))
+    return {name: base + (1 if i < extra else 0) for i, name in enumerate(names)}
+
+
+def known_profile(name: str) -> ContentProfile | None:
+    if name not in SCHEMA_ROUTES:
+        return None
+    modality, agent = SCHEMA_ROUTES[name]
+    return ContentProfile(name=name, modality=modality, agent=agent, description=SCHEMA_DESCRIPTIONS.get(name, ""))
 
 
 class JsonlCorpus:
@@ -72,10 +109,19 @@ class JsonlCorpus:
                 raise ConfigError(f"{self.name}, line {number}: not a content item ({exc})") from exc
         return items
 
-    def sample(self, count: int, seed: int) -> list[ContentItem]:
+    def profiles(self) -> list[ContentProfile]:
+        present = {item.schema_name for item in self.items()}
+        return [profile for name in SCHEMA_ROUTES if name in present and (profile := known_profile(name))]
+
+    def sample(self, count: int, seed: int, schemas: Sequence[str] | None = None) -> list[ContentItem]:
         items = sorted(self.items(), key=lambda item: item.id)
         random.Random(seed).shuffle(items)
-        return items[:count]
+        if schemas is None:
+            return items[:count]
+        picked: list[ContentItem] = []
+        for name, quota in spread(count, list(schemas)).items():
+            picked.extend([item for item in items if item.schema_name == name][:quota])
+        return picked
 
 
 def open_content_source(config: ContentConfig) -> ContentSource:
@@ -85,4 +131,8 @@ def open_content_source(config: ContentConfig) -> ContentSource:
         if not config.path:
             raise ConfigError("content.source 'jsonl' needs content.path")
         return JsonlCorpus(Path(config.path))
-    raise ConfigError(f"unknown content source {config.source!r}: use 'bundled' or 'jsonl'")
+    if config.source == "vespa":
+        from pipeline.vespa_source import VespaContentSource  # lazy: pyvespa only when configured
+
+        return VespaContentSource(config.vespa)
+    raise ConfigError(f"unknown content source {config.source!r}: use 'bundled', 'jsonl' or 'vespa'")
