@@ -1,0 +1,310 @@
+"""Container and script templates: one node, one local process (see pipeline.argo.process for
+the filesystem remapping), with Argo's environment, volumes, artifacts and outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.argo import artifacts as artifact_store
+from pipeline.argo import loader, process
+from pipeline.argo.expressions import param_string, substitute, unresolved_tags
+from pipeline.argo.loader import WorkflowLoadError
+from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
+from pipeline.argo.status import ERROR, FAILED, POD, SUCCEEDED, Node
+
+MAX_RESULT_BYTES = 256 * 1024  # Argo keeps the last 256 kB of stdout as outputs.result
+
+
+@dataclass
+class _PodPlan:
+    """A pod ready to start: its resolved command line, environment and filesystem."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    remap: process.PathRemap
+    out_params: list[dict[str, Any]]
+    out_arts: list[dict[str, Any]]
+    deadline_s: int | None
+    where: str
+
+
+class PodsMixin:
+    """The pod half of the Executor (pipeline.argo.executor)."""
+
+    def _run_pod(
+        self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str], retries: int | None
+    ) -> Node:
+        node = self.status.create_node(
+            node_name, POD, template_name=call.template, boundary_id=call.boundary_id, parents=parents
+        )
+        node.inputs = bound.to_json()
+        try:
+            phase, message = self._pod_body(call, template, bound, node, retries)
+        except NodeFailure as exc:
+            phase, message = exc.phase, str(exc)
+        except Exception as exc:  # keep the run going and the failure visible
+            phase, message = ERROR, f"executor error: {exc!r}"
+        return self.status.finish_node(node, phase, message)
+
+    def _pod_body(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> tuple[str, str]:
+        plan = self._plan_pod(call, template, bound, node, retries)
+        if not self._acquire_pod_slot(call):
+            return FAILED, self._halted(call) or "Stopped"
+        try:
+            now = time.monotonic()
+            deadlines = list(call.deadlines)
+            if plan.deadline_s is not None:
+                deadlines.append(Deadline(now + plan.deadline_s, f"Step exceeded its deadline (template activeDeadlineSeconds={plan.deadline_s})"))
+            earliest = min(deadlines, key=lambda d: d.at) if deadlines else None
+            if earliest is not None and earliest.at <= now:
+                return FAILED, earliest.message
+            result = process.run(
+                plan.argv,
+                env=plan.env,
+                cwd=plan.cwd,
+                log_path=self.status.log_path(node),
+                deadline=(earliest.at, earliest.message) if earliest else None,
+                stop=call.stop,
+                kill_grace_s=self.kill_grace_s,
+            )
+        finally:
+            if self._pod_slots is not None:
+                self._pod_slots.release()
+
+        stdout = result.stdout.encode()[-MAX_RESULT_BYTES:].decode(errors="replace")
+        # Outputs are only ever replaced, never changed in place: the status writer may be
+        # serialising the previous dict from another thread.
+        outputs: dict[str, Any] = {"result": stdout[:-1] if stdout.endswith("\n") else stdout}  # Argo trims one \n
+        code = result.exit_code
+        if code is not None:
+            outputs["exitCode"] = str(128 - code if code < 0 else code)  # killed by signal N: 128+N, as in a container
+        node.outputs = dict(outputs)
+        if result.outcome == "deadline":
+            return FAILED, result.deadline_message
+        if result.outcome == "stopped":
+            return FAILED, "Stopped"
+        if code != 0:
+            return FAILED, f"Error (exit code {outputs.get('exitCode')})"
+        params, arts = self._collect_outputs(plan, node)
+        if params:
+            outputs["parameters"] = params
+        if arts:
+            outputs["artifacts"] = arts
+        node.outputs = outputs
+        for entry in params:
+            if "globalName" in entry:
+                self.status.set_global_output("parameters", {"name": entry["globalName"], "value": entry["value"]})
+        for entry in arts:
+            if "globalName" in entry:
+                self.status.set_global_output("artifacts", {"name": entry["globalName"], "s3": entry["s3"]})
+        return SUCCEEDED, ""
+
+    def _plan_pod(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> _PodPlan:
+        """Everything up to starting the process: substitution, the node's filesystem (path
+        remapping, volumes, input artifacts), environment and command lookup."""
+        kind = template_kind(template)
+        where = f"templates[{call.template}]"
+        node_dir = self.run_dir / "nodes" / node.id
+        if node_dir.exists():
+            shutil.rmtree(node_dir)
+        node_dir.mkdir(parents=True)
+        declared = template.get("outputs") or {}
+        scope = {**self._globals(call.exit_handler), **bound.scope(), "pod.name": node.id, "node.name": node.name}
+        if retries is not None:
+            scope["retries"] = str(retries)
+        for art in (template.get("inputs") or {}).get("artifacts") or []:
+            scope[f"inputs.artifacts.{art['name']}.path"] = art["path"]
+        for param in declared.get("parameters") or []:
+            if (param.get("valueFrom") or {}).get("path"):
+                scope[f"outputs.parameters.{param['name']}.path"] = param["valueFrom"]["path"]
+        for art in declared.get("artifacts") or []:
+            scope[f"outputs.artifacts.{art['name']}.path"] = art["path"]
+        resolved = substitute({key: template[key] for key in (kind, "inputs", "outputs", "activeDeadlineSeconds") if key in template}, scope)
+        in_arts = (resolved.get("inputs") or {}).get("artifacts") or []
+        out_params = (resolved.get("outputs") or {}).get("parameters") or []
+        out_arts = (resolved.get("outputs") or {}).get("artifacts") or []
+        leftover = unresolved_tags({kind: resolved[kind], "outputs": resolved.get("outputs") or {}, "inputs.artifacts": in_arts}, where)
+        if leftover:
+            at, tag = leftover[0]
+            raise NodeFailure(f"unresolved variable {tag} in {at}")
+
+        locations = [p["valueFrom"]["path"] for p in out_params if (p.get("valueFrom") or {}).get("path")]
+        locations += [a["path"] for a in out_arts] + [a["path"] for a in in_arts]
+        mounts = resolved[kind].get("volumeMounts") or []
+        remap = process.PathRemap(node_dir / "fs", locations, [m["mountPath"] for m in mounts])
+        body = remap.rewrite({key: value for key, value in resolved[kind].items() if key != "volumeMounts"})
+
+        env = self._environment(body, f"{where}.{kind}")
+        cwd = body.get("workingDir") or None
+        if cwd is not None and not os.path.isdir(cwd):
+            raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
+        argv = [str(a) for a in body["command"]]
+        if kind == "script":  # Argo runs `command + [file with source] + args`
+            script = node_dir / "script"
+            script.write_text(body["source"])
+            argv.append(str(script))
+        argv += [str(a) for a in body.get("args") or []]
+        executable = process.find_command(argv[0], env, cwd)
+        if executable is None:
+            raise NodeFailure(
+                f"command {argv[0]!r} not found on PATH ({where}.{kind}.command[0]): the image is not pulled locally, "
+                "so the command must be installed on this machine",
+                phase=FAILED,
+            )
+        self._mount_volumes(mounts, loader.template_volumes(self.wf.spec, template), node_dir, remap, f"{where}.{kind}")
+        remap.prepare()
+        for art in in_arts:
+            self._stage_input(art, bound.artifacts.get(art["name"]), remap)
+        deadline_s = None
+        if "activeDeadlineSeconds" in resolved:
+            deadline_s = loader.parse_int(resolved["activeDeadlineSeconds"], f"{where}.activeDeadlineSeconds")
+        return _PodPlan([executable] + argv[1:], env, cwd, remap, out_params, out_arts, deadline_s, where)
+
+    def _collect_outputs(self, plan: _PodPlan, node: Node) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        params = []
+        for param in plan.out_params:
+            entry = {"name": param["name"], "value": self._read_output(param, plan.remap, plan.where)}
+            if param.get("globalName"):
+                entry["globalName"] = param["globalName"]
+            params.append(entry)
+        arts = []
+        for art in plan.out_arts:
+            saved = self._save_output(art, node, plan.remap, plan.where)
+            if saved is not None:
+                arts.append(saved)
+        return params, arts
+
+    def _environment(self, body: dict[str, Any], where: str) -> dict[str, str]:
+        """The host environment (PATH, local config) plus the template's env and envFrom."""
+        env = dict(os.environ)
+        for source in body.get("envFrom") or []:
+            if "configMapRef" in source:
+                values = self.wf.configmaps.get(source["configMapRef"]["name"], {})
+            else:
+                values = self.wf.secrets.get(source["secretRef"]["name"], {})
+            prefix = source.get("prefix", "")
+            env.update({f"{prefix}{key}": value for key, value in values.items()})
+        for var in body.get("env") or []:
+            name = var["name"]
+            path = f"{where}.env[{name}]"
+            if "valueFrom" in var:
+                ref = var["valueFrom"]
+                try:
+                    if "configMapKeyRef" in ref:
+                        value = loader.configmap_value(ref["configMapKeyRef"], self.wf.configmaps, f"{path}.valueFrom.configMapKeyRef")
+                    else:
+                        value = loader.secret_value(ref["secretKeyRef"], self.wf.secrets, f"{path}.valueFrom.secretKeyRef")
+                except WorkflowLoadError as exc:
+                    raise NodeFailure(str(exc)) from exc
+                if value is None:  # optional and absent: Kubernetes leaves the variable unset
+                    continue
+                env[name] = value
+            else:
+                env[name] = str(var.get("value", ""))
+        return env
+
+    def _mount_volumes(
+        self, mounts: list[dict[str, Any]], volumes: dict[str, dict[str, Any]], node_dir: Path,
+        remap: process.PathRemap, where: str,
+    ) -> None:
+        """Each volume is a directory of the node's (emptyDir: empty; configMap/secret: one file
+        per key, from --configmap/--secret); its mountPath links to it."""
+        for mount in mounts:
+            name = mount["name"]
+            volume_dir = node_dir / "volumes" / SAFE_NAME.sub("_", name)
+            if not volume_dir.exists():
+                volume_dir.mkdir(parents=True)
+                self._fill_volume(volumes[name], volume_dir, f"{where}.volumeMounts[{name}]")
+            source = volume_dir / mount["subPath"] if mount.get("subPath") else volume_dir
+            if mount.get("subPath") and not source.exists():
+                source.mkdir(parents=True)  # as the kubelet does for a missing subPath
+            target = remap.host(mount["mountPath"])
+            if target.exists() or target.is_symlink():
+                raise NodeFailure(f"two volume mounts at {mount['mountPath']} ({where}.volumeMounts[{name}].mountPath)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source, target_is_directory=source.is_dir())
+
+    def _fill_volume(self, volume: dict[str, Any], directory: Path, where: str) -> None:
+        if "emptyDir" in volume:
+            return
+        if "configMap" in volume:
+            ref, name, values = volume["configMap"], volume["configMap"].get("name"), self.wf.configmaps
+        else:
+            ref, name, values = volume["secret"], volume["secret"].get("secretName"), self.wf.secrets
+        data = values.get(name)
+        if data is None:
+            if ref.get("optional"):
+                return  # an optional, absent source mounts as an empty directory
+            raise NodeFailure(f"volume {volume['name']!r}: {name!r} was not given ({where})")
+        items = ref.get("items") or [{"key": key, "path": key} for key in data]
+        for item in items:
+            if item["key"] not in data:
+                if ref.get("optional"):
+                    continue
+                raise NodeFailure(f"volume {volume['name']!r}: no key {item['key']!r} in {name!r} ({where})")
+            path = directory / item.get("path", item["key"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(data[item["key"]])
+            if "mode" in item:
+                os.chmod(path, item["mode"])
+
+    def _acquire_pod_slot(self, call: Call) -> bool:
+        if self._pod_slots is None:
+            return True
+        while not self._pod_slots.acquire(timeout=0.05):
+            if self._halted(call) is not None:
+                return False
+        return True
+
+    def _stage_input(self, art: dict[str, Any], location: dict[str, Any] | None, remap: process.PathRemap) -> None:
+        if location is None:
+            return  # optional and not supplied
+        destination = remap.host(art["path"])
+        mode = art.get("mode")
+        try:
+            if "raw" in location:
+                artifact_store.write_raw(location["raw"].get("data", ""), destination, mode)
+            else:
+                artifact_store.load(self.artifact_root, location["s3"]["key"], destination, mode)
+        except artifact_store.ArtifactError as exc:
+            if art.get("optional"):
+                return
+            raise NodeFailure(f"input artifact {art['name']!r}: {exc}") from exc
+
+    def _read_output(self, param: dict[str, Any], remap: process.PathRemap, where: str) -> str:
+        value_from = param.get("valueFrom") or {}
+        if not value_from.get("path"):
+            return param_string(param.get("value"))
+        host = remap.host(value_from["path"])
+        try:
+            text = host.read_text()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            if "default" in value_from:
+                return param_string(value_from["default"])
+            raise NodeFailure(
+                f"output parameter {param['name']!r}: {value_from['path']} was not written "
+                f"({where}.outputs.parameters[{param['name']}].valueFrom.path)"
+            ) from None
+        return text[:-1] if text.endswith("\n") else text  # Argo trims one trailing newline
+
+    def _save_output(self, art: dict[str, Any], node: Node, remap: process.PathRemap, where: str) -> dict[str, Any] | None:
+        source = remap.host(art["path"])
+        if not source.exists():
+            if art.get("optional"):
+                return None
+            raise NodeFailure(f"output artifact {art['name']!r}: {art['path']} was not written ({where}.outputs.artifacts[{art['name']}].path)")
+        key = (art.get("s3") or {}).get("key") or artifact_store.default_key(self.wf.name, node.id, art)
+        try:
+            artifact_store.save(source, self.artifact_root, key, art.get("archive"))
+        except (artifact_store.ArtifactError, OSError) as exc:
+            raise NodeFailure(f"output artifact {art['name']!r}: {exc}") from exc
+        entry: dict[str, Any] = {"name": art["name"], "path": art["path"], "s3": {"key": key}}
+        if art.get("globalName"):
+            entry["globalName"] = art["globalName"]
+        return entry

@@ -1,0 +1,82 @@
+"""What one template invocation carries while it runs: its call, bound inputs, deadlines, the
+way it fails, and what a finished task or step leaves for its successors."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.argo.status import ERROR, FAILED, Node
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")  # for file names made of node or mutex names
+
+
+class NodeFailure(Exception):
+    """Ends one node with a phase and message (Error unless said otherwise)."""
+
+    def __init__(self, message: str, phase: str = ERROR) -> None:
+        super().__init__(message)
+        self.phase = phase
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float  # time.monotonic()
+    message: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One invocation of a template: what Argo's executeTemplate receives."""
+
+    template: str
+    node_name: str
+    params: dict[str, str]
+    artifacts: dict[str, dict[str, Any]]
+    boundary_id: str | None
+    parents: list[str]
+    deadlines: tuple[Deadline, ...]
+    stop: threading.Event
+    exit_handler: bool = False
+
+
+@dataclass
+class Bound:
+    """A template's inputs after binding arguments, values and defaults."""
+
+    params: list[tuple[str, str]]
+    artifacts: dict[str, dict[str, Any] | None]
+
+    def scope(self) -> dict[str, str]:
+        scope = {f"inputs.parameters.{name}": value for name, value in self.params}
+        scope["inputs.parameters"] = json.dumps([{"name": n, "value": v} for n, v in self.params], separators=(",", ":"))
+        return scope
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        if self.params:
+            doc["parameters"] = [{"name": name, "value": value} for name, value in self.params]
+        arts = [{"name": name, **location} for name, location in self.artifacts.items() if location]
+        if arts:
+            doc["artifacts"] = arts
+        return doc
+
+
+@dataclass
+class Outcome:
+    """A finished DAG task or step as `tasks.<name>` / `steps.<name>` sees it."""
+
+    node: Node
+    units: list[Node] | None = None  # the loop's nodes when the task used withItems/withParam
+
+
+def template_kind(template: dict[str, Any]) -> str:
+    return next(key for key in ("container", "script", "dag", "steps") if key in template)
+
+
+def continues(continue_on: dict[str, Any], phase: str) -> bool:
+    """`continueOn: {failed: true}` / `{error: true}` lets that outcome pass as handled."""
+    return bool(continue_on.get("failed") if phase == FAILED else continue_on.get("error") if phase == ERROR else False)

@@ -1,0 +1,136 @@
+"""What DAG tasks and steps see of each other: `tasks.<name>.…` / `steps.<name>.…` variables
+(loops aggregated as Argo aggregates them), `depends` results, and loop items."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.argo.expressions import ExpressionError, evaluate_when, first_unresolved, param_string
+from pipeline.argo.runtime import NodeFailure, Outcome
+from pipeline.argo.status import ERROR, FAILED, OMITTED, SKIPPED, SUCCEEDED, TASK_GROUP, rfc3339
+
+
+def outcome_scope(prefix: str, outcomes: dict[str, Outcome]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """`tasks.<name>.…` / `steps.<name>.…` variables, loops aggregated as Argo does."""
+    scope: dict[str, str] = {}
+    arts: dict[str, dict[str, Any]] = {}
+    for name, outcome in outcomes.items():
+        key = f"{prefix}.{name}"
+        node = outcome.node
+        if outcome.units is not None:
+            maps: list[dict[str, str]] = []
+            per_name: dict[str, list[str]] = {}
+            results: list[Any] = []
+            for unit in outcome.units:
+                if unit.phase != SUCCEEDED:
+                    continue
+                unit_params = unit.outputs.get("parameters") or []
+                if unit_params:
+                    maps.append({p["name"]: p["value"] for p in unit_params})
+                    for p in unit_params:
+                        per_name.setdefault(p["name"], []).append(p["value"])
+                if "result" in unit.outputs:
+                    results.append(json_or_string(unit.outputs["result"]))
+            scope[f"{key}.outputs.parameters"] = compact(maps)
+            scope[f"{key}.outputs.result"] = compact(results)
+            for param_name, values in per_name.items():
+                scope[f"{key}.outputs.parameters.{param_name}"] = aggregate(values)
+            if node.type == TASK_GROUP:
+                scope[f"{key}.status"] = node.phase
+                scope[f"{key}.id"] = node.id
+            continue
+        scope[f"{key}.id"] = node.id
+        scope[f"{key}.status"] = node.phase
+        scope[f"{key}.startedAt"] = rfc3339(node.started_at) or ""
+        scope[f"{key}.finishedAt"] = rfc3339(node.finished_at) or ""
+        outputs = node.outputs
+        if "exitCode" in outputs:
+            scope[f"{key}.exitCode"] = outputs["exitCode"]
+        if "result" in outputs:
+            scope[f"{key}.outputs.result"] = outputs["result"]
+        for p in outputs.get("parameters") or []:
+            scope[f"{key}.outputs.parameters.{p['name']}"] = p["value"]
+        for a in outputs.get("artifacts") or []:
+            arts[f"{key}.outputs.artifacts.{a['name']}"] = {"s3": dict(a["s3"])}
+    return scope, arts
+
+
+def ancestors(name: str, deps: dict[str, list[str]]) -> list[str]:
+    found: list[str] = []
+    stack = list(deps[name])
+    while stack:
+        dep = stack.pop()
+        if dep not in found:
+            found.append(dep)
+            stack.extend(deps[dep])
+    return found
+
+
+def task_result(outcome: Outcome, result: str) -> bool:
+    node = outcome.node
+    if result == "AnySucceeded":
+        return node.type == TASK_GROUP and any(unit.phase == SUCCEEDED for unit in outcome.units or [])
+    if result == "AllFailed":
+        units = outcome.units or []
+        return node.type == TASK_GROUP and bool(units) and all(unit.phase == FAILED for unit in units)
+    if result == "Daemoned":
+        return False  # daemon templates are refused at load time
+    return node.phase == {"Succeeded": SUCCEEDED, "Failed": FAILED, "Errored": ERROR, "Skipped": SKIPPED, "Omitted": OMITTED}[result]
+
+
+def loop_items(task: dict[str, Any], path: str) -> list[Any] | None:
+    """The items of a (substituted) task or step with withItems/withParam; None without a loop.
+    As in Argo, a withParam that is not a JSON list is only an error if `when` would not skip
+    the task anyway."""
+    if "withItems" in task:
+        return list(task["withItems"])
+    if "withParam" not in task:
+        return None
+    raw = task["withParam"]
+    if isinstance(raw, list):
+        return raw
+    text = str(raw)
+    try:
+        leftover = first_unresolved(text)
+        if leftover:
+            raise ValueError(f"unresolved variable {leftover}")
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise ValueError("not a JSON list")
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        if _skipped_anyway(task):
+            return []
+        raise NodeFailure(f"withParam value could not be parsed as a JSON list: {text.strip()[:200]} ({path}.withParam): {exc}") from exc
+    return items
+
+
+def _skipped_anyway(task: dict[str, Any]) -> bool:
+    if "when" not in task:
+        return False
+    try:
+        return not evaluate_when(param_string(task["when"]))
+    except ExpressionError:
+        return False
+
+
+def json_or_string(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def aggregate(values: list[str]) -> str:
+    """Argo's aggregatedJsonValueList: a JSON list of the values, parsed when all are JSON."""
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(json.loads(value))
+        except json.JSONDecodeError:
+            return compact(values)
+    return compact(parsed)

@@ -1,0 +1,97 @@
+"""`when`, `depends` and `{{...}}` substitution, as Argo evaluates them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.argo.expressions import (
+    ExpressionError,
+    evaluate_when,
+    first_unresolved,
+    item_label,
+    parse_depends,
+    substitute,
+)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("heads == heads", True),
+        ("heads == tails", False),
+        ("heads != tails", True),
+        ("'a b' == \"a b\"", True),
+        ("5 > 3", True),
+        ("0.7 >= 0.70", True),
+        ("12 < 5", False),
+        ("-1 < 0", True),
+        ("true", True),
+        ("false || true", True),
+        ("true && !false", True),
+        ("!(1 == 1)", False),
+        ("(3 > 2) && (routing == routing || x == y)", True),
+        ("true == true", True),
+        ("1 == '1'", False),  # govaluate compares types: a number is not a string
+        ("abc < abd", True),
+        ("routing =~ '^rout'", True),
+        ("video !~ '^rout'", True),
+        ("modality.video == modality.video", True),
+        ("a == b == false", True),  # left-associative: (a == b) == false
+    ],
+)
+def test_when(expression: str, expected: bool) -> None:
+    assert evaluate_when(expression) is expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("skip-all == skip-all", "unexpected operator '-'"),
+        ("{{tasks.plan.outputs.result}} == train", "unresolved variable {{tasks.plan.outputs.result}}"),
+        ("5", "expected a boolean"),
+        ("5 > heads", "cannot compare"),
+        ("1 && true", "needs booleans"),
+        ("(true", "missing ')'"),
+        ("", "empty expression"),
+        ("x ? y : z", "unexpected character '?'"),
+    ],
+)
+def test_when_errors(expression: str, fragment: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        evaluate_when(expression)
+    assert fragment in str(caught.value)
+
+
+def test_depends() -> None:
+    expr = parse_depends("(task-2.Succeeded || task-2.Skipped) && !task-3.Failed")
+    assert expr.tasks() == ["task-2", "task-3"]
+    phases = {"task-2": "Skipped", "task-3": "Succeeded"}
+    assert expr.evaluate(lambda task, result: phases[task] == result)
+    phases["task-3"] = "Failed"
+    assert not expr.evaluate(lambda task, result: phases[task] == result)
+    bare = parse_depends("A")  # (A.Succeeded || A.Skipped || A.Daemoned)
+    assert bare.evaluate(lambda task, result: result == "Skipped")
+    assert not bare.evaluate(lambda task, result: result == "Failed")
+
+
+@pytest.mark.parametrize("text", ["A.Completed", "A &&", "A B", "(A", "A | B", ""])
+def test_depends_errors(text: str) -> None:
+    with pytest.raises(ExpressionError):
+        parse_depends(text)
+
+
+def test_substitution_leaves_unknown_tags_for_later() -> None:
+    tree = {"args": ["{{inputs.parameters.x}}-{{ tasks.a.outputs.result }}", 3], "when": "{{item}} == 1"}
+    assert substitute(tree, {"inputs.parameters.x": "X", "tasks.a.outputs.result": "R"}) == {
+        "args": ["X-R", 3],
+        "when": "{{item}} == 1",
+    }
+    assert first_unresolved("echo {{ .Values.x }} {{inputs.parameters.y}}") == "{{inputs.parameters.y}}"
+    assert first_unresolved("{{ jinja }}") is None
+
+
+def test_item_labels_follow_argo() -> None:
+    assert item_label("foo") == "foo"
+    assert item_label(1) == "1"
+    assert item_label({"tag": "9.1", "image": "debian"}) == "image:debian,tag:9.1"
+    assert item_label(True) == "true"
