@@ -21,7 +21,7 @@ class BatchInputs(BaseModel):
     min_confidence: float = 0.7
     max_annotations: int | None = None
     use_synthetic: bool = False
-    synthetic_count: int = 40
+    synthetic_count: int | None = None  # None = content.synthetic_count
     optimizer: str | None = None
     max_iterations: int = 100
     improvement_threshold: float | None = None
@@ -70,7 +70,9 @@ def run_batch(ctx: StageContext, inputs: BatchInputs, progress: Any = None) -> B
             targets=targets,
             use_synthetic_data=inputs.use_synthetic,
             force_training=inputs.force_training,
-            synthetic_budget=inputs.synthetic_count if inputs.use_synthetic else 0,
+            synthetic_budget=(ctx.config.content.synthetic_count if inputs.synthetic_count is None else inputs.synthetic_count)
+            if inputs.use_synthetic
+            else 0,
         ),
     )
     for decision in planned.decisions:

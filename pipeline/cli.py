@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
     _common(p)
-    p.add_argument("--count", type=int, default=40, help="synthetic examples to generate per generator")
+    p.add_argument("--count", type=int, help="synthetic examples to generate per generator (default: content.synthetic_count)")
 
     p = sub.add_parser("train", help="compile one module target's DSPy program")
     _common(p)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-confidence", type=float, default=0.7)
     p.add_argument("--max-annotations", type=int)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--synthetic-count", type=int, default=40)
+    p.add_argument("--synthetic-count", type=int, help="default: content.synthetic_count")
     p.add_argument("--optimizer")
     p.add_argument("--max-iterations", type=int, default=100)
     p.add_argument("--improvement-threshold", type=float)

@@ -215,6 +215,7 @@ class ContentConfig(_Strict):
     generators: list[Literal["routing", "modality", "cross_modal", "workflow"]] = ["routing", "modality"]
     profile_selection: Literal["rules", "llm"] = "rules"  # how each generator picks the schemas to sample
     max_profiles: int = Field(default=5, ge=1)  # schemas per generator at most
+    synthetic_count: int = Field(default=40, ge=0)  # examples per generator a synthesize run asks for
 
 
 class PipelineConfig(_Strict):

@@ -1,56 +1,81 @@
-"""The loop end to end on the real local LM: seeded Phoenix traffic → harvest → annotate →
-synthesize → train (a real DSPy compile) → evaluate → gate → report. Slow: minutes on 2 cores."""
+"""End to end: the real `batch-optimization` YAML through the local Argo executor, on embedded
+defaults — seeded Phoenix traffic, the local object store, the real local LM (a real DSPy
+compile and evaluation). Slow: minutes on 2 cores."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import promotion
-from pipeline.batch import BatchInputs, run_batch
-from pipeline.config import PipelineConfig, StorageConfig
+from pipeline.argo.executor import RunOptions, run
+from pipeline.config import load_config
 from pipeline.demo.seed import seed_demo_tenant
-from pipeline.stages.base import StageContext
 from pipeline.storage import open_store
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_batch_on_the_local_lm(phoenix_url, tmp_path):
+def test_batch_workflow_runs_through_the_local_executor(phoenix_url, tmp_path, monkeypatch):
     tenant = "e2e"
-    seeded = seed_demo_tenant(phoenix_url, tenant, hours=48)
-    assert seeded.sent > 0
-    config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))
+    assert seed_demo_tenant(phoenix_url, tenant, hours=48).sent > 0
+    config = load_config(str(resources.files("pipeline.demo") / "config.yaml"))
     config.phoenix.endpoint = phoenix_url
-    # sized like the demo (pipeline/demo/config.yaml), with a smaller held-out set to stay quick
-    config.training.heldout_fraction = 0.2
-    config.training.max_bootstrapped_demos = 2
-    config.training.max_labeled_demos = 4
-    ctx = StageContext(config=config, store=open_store(config.storage), tenant=tenant, run_id="e2e-1")
+    config.storage.url = f"file://{tmp_path / 'store'}"
+    config.training.heldout_fraction = 0.2  # a shorter evaluation than the demo's; the gate still judges n
+    config.max_annotations_per_run = 3
+    config.content.synthetic_count = 3
+    configmap = tmp_path / "configmap"
+    configmap.mkdir()
+    (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
-    result = run_batch(ctx, BatchInputs(targets="routing", max_annotations=3, use_synthetic=True, synthetic_count=3, max_iterations=1))
+    result = run(
+        RunOptions(
+            files=[REPO / "workflows/batch-optimization.yaml"],
+            templates=[REPO / "workflows/module-optimization.yaml"],
+            parameters={"tenant-id": tenant, "optimizer-type": "routing", "max-iterations": "1"},
+            configmaps={"cogniverse-optimization-config": configmap},
+            artifact_root=tmp_path / "store",
+            state_dir=tmp_path / "argo",
+        ),
+        echo=lambda line: None,
+    )
+    assert result.phase == "Succeeded", result.message
+    nodes = result.status["status"]["nodes"].values()
+    ran = {n["templateName"] for n in nodes if n["type"] == "Pod" and n["phase"] == "Succeeded"}
+    assert {"harvest", "annotate", "plan", "train", "evaluate", "gate", "report", "record"} <= ran
+    outputs = {p["name"]: p["value"] for p in result.status["status"]["outputs"]["parameters"]}
 
-    assert result.harvest.experiences > 100 and result.harvest.malformed
-    assert result.annotate.annotated + result.annotate.failed == 3
-    [decided] = result.gates
-    evaluation = json.loads(ctx.store.get(f"{ctx.run_prefix}/evaluate/routing/result.json"))
+    store = open_store(config.storage)
+    run_prefix = f"tenants/{tenant}/runs/{result.name}"
+    evaluation = store.get_json(f"{run_prefix}/evaluate/routing/result.json")
     assert evaluation["status"] == "ok" and evaluation["lm"] == "local:smollm2-135m"
-    assert evaluation["baseline"]["kind"] == "unoptimized"
-    cand, base = evaluation["candidate_metrics"], evaluation["baseline_metrics"]
-    assert cand["n"] == base["n"] == evaluation["n"] > 0
+    assert evaluation["baseline"]["kind"] == "unoptimized" and evaluation["n"] > 0
+    assert json.loads(outputs["improvements"]) == {"routing": evaluation["improvement_pct"]}
     # the gate's decision follows from the measured numbers, never the other way round
     should_promote = (
-        evaluation["improvement_pct"] >= 5.0
+        evaluation["improvement_pct"] >= config.gate.improvement_threshold
         and evaluation["n"] >= config.gate.min_heldout_examples
         and evaluation["paired_test"]["p_value"] <= config.gate.max_p_value
     )
-    assert decided.deployed == should_promote
-    pointer = promotion.current(ctx.store, tenant, "routing")
-    assert (pointer is not None) == should_promote
+    assert outputs["deployed"] == ("true" if should_promote else "false")
+    assert (promotion.current(store, tenant, "routing") is not None) == should_promote
 
-    state = json.loads(ctx.store.get(f"{ctx.run_prefix}/train/routing/program.json"))
-    assert json.dumps(state)  # JSON state, loadable without pickle
-    html = Path(result.report.report_path).read_text()
+    assert json.dumps(store.get_json(f"{run_prefix}/train/routing/program.json"))  # DSPy JSON state
+    report_path = Path(outputs["report-location"].removeprefix("file://"))
+    html = report_path.read_text()
+    cand, base = evaluation["candidate_metrics"], evaluation["baseline_metrics"]
     assert f"{100 * cand['accuracy']:.1f}%" in html and f"{100 * base['accuracy']:.1f}%" in html
+    # the report step's key-only S3 artifacts, resolved under the artifact root
+    assert list((tmp_path / "store").rglob("report.html")) and list((tmp_path / "store").rglob("manifest.json"))
+    record = store.get_json(f"{run_prefix}/run/record.json")  # written by the exit handler
+    assert record["status"] == "Succeeded" and "harvest" in record["stages_committed"]
+    assert any((result.run_dir / "logs").iterdir())

@@ -1,9 +1,12 @@
-"""`make run`: the whole loop on embedded defaults, and everything it starts is stopped.
+"""`make run`: the batch workflow, exactly as rendered for Argo, run on this machine.
 
-A local Phoenix server (own venv, SQLite under .local/phoenix), the demo tenant seeded with
-realistic routing traffic when its project is empty, a local object store under .local/store,
-the local LM from the default config. Prints the gate decision, the improvement and where
-the artifacts and the HTML report are.
+A local Phoenix server (own venv, SQLite under .local/phoenix) is started and the demo tenant
+seeded with routing traffic when its project is empty; then the local Argo executor runs
+`workflows/batch-optimization.yaml` (with the `module-optimization` WorkflowTemplate) — every
+stage a `cogniverse-optimize` process, as a pod would run it — against a local object store
+under .local/store and the local LM of the demo configuration. Prints the gate decisions, the
+improvements and where the artifacts, report, status document and logs are, and stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -12,35 +15,37 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from pipeline.errors import PipelineError
 
 DEMO_TENANT = "demo"
-# Sized for ≤ 10 minutes on 2 cores with the default 270M model (see README, "make run").
+# Sized for ≤ 10 minutes on 2 cores with the default 135M model (see README, "make run").
 DEMO_TARGETS = "routing,modality-video"
+REPO = Path(__file__).resolve().parents[2]
+CONFIGMAP = "cogniverse-optimization-config"  # the name the workflows mount (workflows/common.py)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.local.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", default=".local", help="where Phoenix's database and the object store live")
+    parser.add_argument("--workdir", default=".local", help="where Phoenix's database, the store and the run state live")
     parser.add_argument("--config", help="a pipeline config to use instead of the demo's (pipeline/demo/config.yaml)")
     parser.add_argument("--tenant", default=DEMO_TENANT)
-    parser.add_argument("--targets", default=DEMO_TARGETS)
+    parser.add_argument("--targets", default=DEMO_TARGETS, help="the workflow's optimizer-type")
     parser.add_argument("--use-synthetic", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--synthetic-count", type=int, default=8)
     parser.add_argument("--max-iterations", type=int, default=1, help="optimizer budget (BootstrapFewShot: rounds)")
+    parser.add_argument("--workflows", type=Path, default=REPO / "workflows", help="the rendered workflow YAML")
     args = parser.parse_args(argv)
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-    from pipeline.batch import BatchInputs, run_batch
+    from pipeline.argo.executor import RunOptions
+    from pipeline.argo.executor import run as run_workflow
     from pipeline.config import load_config
     from pipeline.demo.seed import seed_demo_tenant
     from pipeline.local.phoenix_server import LocalPhoenix
-    from pipeline.stages.base import StageContext
-    from pipeline.storage import open_store
+    from pipeline.tenant import validate_tenant_id
 
     started = time.monotonic()
     workdir = Path(args.workdir).resolve()
@@ -49,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
     try:
+        validate_tenant_id(args.tenant)
         config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
         config.storage.url = f"file://{workdir / 'store'}"
+        # The steps run `cogniverse-optimize` from PATH, as the image's entrypoint would be.
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
         with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
             config.phoenix.endpoint = phoenix.url
@@ -62,18 +70,27 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
                     f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
-            run_id = datetime.now(timezone.utc).strftime("demo-%Y%m%d-%H%M%S")
-            ctx = StageContext(config=config, store=open_store(config.storage), tenant=args.tenant, run_id=run_id)
-            say(f"run {run_id}: LM {config.llm.primary.model}, store {config.storage.url}")
-            result = run_batch(
-                ctx,
-                BatchInputs(
-                    targets=args.targets,
-                    use_synthetic=args.use_synthetic,
-                    synthetic_count=args.synthetic_count,
-                    max_iterations=args.max_iterations,
+            configmap = workdir / "configmap"
+            configmap.mkdir(parents=True, exist_ok=True)
+            (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+            say(f"LM {config.llm.primary.model}; store {config.storage.url}")
+            say(f"argo (local): submit {args.workflows / 'batch-optimization.yaml'}")
+            result = run_workflow(
+                RunOptions(
+                    files=[args.workflows / "batch-optimization.yaml"],
+                    templates=[args.workflows / "module-optimization.yaml"],
+                    parameters={
+                        "tenant-id": args.tenant,
+                        "optimizer-category": "routing",
+                        "optimizer-type": args.targets,
+                        "use-synthetic-data": "true" if args.use_synthetic else "false",
+                        "max-iterations": str(args.max_iterations),
+                    },
+                    configmaps={CONFIGMAP: configmap},
+                    artifact_root=workdir / "store",
+                    state_dir=workdir / "argo",
                 ),
-                progress=say,
+                echo=lambda line: say(f"  {line}"),
             )
         say("Phoenix stopped")
     except PipelineError as exc:
@@ -81,23 +98,40 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
 
     print()
-    print(f"Run {result.run_id} of tenant {result.tenant} finished in {time.monotonic() - started:.0f}s.")
-    for decided in result.gates:
-        change = "—" if decided.improvement_pct is None else f"{decided.improvement_pct:+.1f}%"
-        verdict = "PROMOTED" if decided.deployed else decided.decision.upper()
-        print(f"  {decided.target:<16} improvement {change:>8}  gate: {verdict}")
-        for reason in decided.reasons:
+    print(f"Workflow {result.name} {result.phase} in {time.monotonic() - started:.0f}s{f': {result.message}' if result.message else ''}")
+    _print_outcome(workdir / "store", args.tenant, result)
+    print(f"Status:    {result.status_file}   (the shape of `argo get {result.name} -o json`)")
+    print(f"Logs:      {result.run_dir / 'logs'}")
+    return 0 if result.phase == "Succeeded" else 1
+
+
+def _print_outcome(store_root: Path, tenant: str, result: object) -> None:
+    import json
+
+    outputs = {p["name"]: p.get("value") for p in result.status.get("status", {}).get("outputs", {}).get("parameters", [])}
+    gates = sorted((store_root / "tenants" / tenant / "runs" / result.name / "gate").glob("*/result.json"))
+    for path in gates:
+        decided = json.loads(path.read_text())
+        change = "—" if decided.get("improvement_pct") is None else f"{decided['improvement_pct']:+.1f}%"
+        verdict = "PROMOTED" if decided["deployed"] else decided["decision"].upper()
+        print(f"  {decided['target']:<16} improvement {change:>8}  gate: {verdict}")
+        for reason in decided["reasons"]:
             print(f"      {reason}")
-    trained = {g.target for g in result.gates}
-    for summary in result.report.targets:
-        if summary.target not in trained:
-            print(f"  {summary.target:<16} not trained: {'; '.join(summary.reasons)}")
-    if not any(g.deployed for g in result.gates):
-        print("  Nothing was promoted: the candidates did not beat production by enough on held-out data.")
+    plan = store_root / "tenants" / tenant / "runs" / result.name / "plan" / "result.json"
+    if plan.is_file():
+        for decision in json.loads(plan.read_text())["decisions"]:
+            if not decision["train"]:
+                print(f"  {decision['target']:<16} not trained: {decision['reason']}")
+    if outputs.get("deployed") != "true":
+        print("  Nothing was promoted: no candidate beat production by enough on held-out data.")
         print("  With the tiny default model that is the expected outcome; point the config at a stronger LM (README).")
-    print(f"Artifacts: {workdir / 'store' / ctx.run_prefix}")
-    print(f"Report:    {result.report.report_path}")
-    return 0
+    print(f"Outputs:   {json.dumps(outputs)}")
+    print(f"Artifacts: {store_root / 'tenants' / tenant / 'runs' / result.name}")
+    location = outputs.get("report-location") or ""
+    if location.startswith("file://"):
+        print(f"Report:    {location[len('file://'):]}")
+    elif location:
+        print(f"Report:    {location}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ __all__ = ["EXAMPLES_FILE", "STAGE", "GeneratorSummary", "SynthesizeInputs", "Sy
 
 
 class SynthesizeInputs(BaseModel):
-    count: int = 40  # examples per generator, spread evenly over the schemas it samples
+    count: int | None = None  # examples per generator, spread over its schemas; None = content.synthetic_count
     seed: int = 11
     optimizers: list[str] | None = None  # generators to run; None = content.generators, narrowed by the plan
     sample_size: int | None = None  # documents per generator; None = what `count` needs
@@ -83,6 +83,8 @@ def run(ctx: StageContext, inputs: SynthesizeInputs) -> SynthesizeResult:
     from pipeline.synthetic import LMScope, SyntheticDataRequest, generate, get_generator
 
     content = ctx.config.content
+    if inputs.count is None:
+        inputs = inputs.model_copy(update={"count": content.synthetic_count})
     source = open_content_source(content)
     runs, not_run = _what_to_run(ctx, inputs)
     seen = {normalise(e["query"]) for e in _real_experiences(ctx) if e.get("query")}
