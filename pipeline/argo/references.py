@@ -267,12 +267,25 @@ class _DocumentChecker:
             for key, value in dag.items():
                 if key != "tasks":
                     self._check_tags(value, f"{path}.dag.{key}", dag_scope)
+        # A steps template's own outputs may read any of its steps, like a DAG's.
+        all_steps = {
+            step["name"]: step
+            for group in _list(template.get("steps"))
+            for step in _list(group)
+            if isinstance(step, dict) and isinstance(step.get("name"), str)
+        }
+        steps_scope = _Scope(template=template, earlier_steps=all_steps, in_exit_handler=scope.in_exit_handler)
         if "steps" in template:
             self._check_steps(template, _list(template["steps"]), f"{path}.steps", scope)
         for key, value in template.items():
             if key == "steps" or (key == "dag" and "tasks" in dag):
                 continue
-            self._check_tags(value, f"{path}.{key}", dag_scope if "tasks" in dag and key == "outputs" else scope)
+            if key == "outputs" and "tasks" in dag:
+                self._check_tags(value, f"{path}.{key}", dag_scope)
+            elif key == "outputs" and "steps" in template:
+                self._check_tags(value, f"{path}.{key}", steps_scope)
+            else:
+                self._check_tags(value, f"{path}.{key}", scope)
 
     @staticmethod
     def _tasks_by_name(dag: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -245,3 +245,21 @@ def test_lint_subcommand_of_the_argo_cli(tmp_path: Path, capsys: pytest.CaptureF
     malformed.write_text("spec: {templates: [\n")
     assert argo_cli(["lint", str(malformed)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_a_steps_templates_outputs_may_read_its_steps(tmp_path):
+    """Argo's own output-parameter example: a steps template exports a step's output."""
+    from pipeline.argo.lint import lint
+
+    path = tmp_path / "steps-outputs.yaml"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: steps-outputs-}\n"
+        "spec:\n  entrypoint: main\n  templates:\n"
+        "  - name: main\n    steps:\n    - - {name: produce, template: produce}\n"
+        "    outputs:\n      parameters:\n      - name: result\n        valueFrom: {parameter: '{{steps.produce.outputs.parameters.value}}'}\n"
+        "  - name: produce\n    container: {image: busybox, command: [sh, -c, 'echo 1 > /tmp/v']}\n"
+        "    outputs:\n      parameters:\n      - name: value\n        valueFrom: {path: /tmp/v}\n"
+    )
+    assert lint([path]) == []
+    path.write_text(path.read_text().replace("steps.produce.outputs", "steps.nobody.outputs"))
+    assert len(lint([path])) == 1
