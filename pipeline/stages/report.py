@@ -154,6 +154,7 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
             f"<td><span class='badge {esc(decision)}'>{esc(decision)}</span></td><td>{esc('; '.join(s.reasons))}</td></tr>"
         )
     parts.append("</table>")
+    parts.append(_plan_section(stages.get("plan")))
     parts.append(_data_section(stages))
     for target, results in stages["targets"].items():
         ev = results.get("evaluate") or {}
@@ -174,6 +175,23 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         parts.append(_confusion_svg(cand["confusion"]))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _plan_section(plan: dict[str, Any] | None) -> str:
+    if not plan:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td><b>{esc(d['target'])}</b></td><td>{'train' if d['train'] else 'skip'}{' (forced)' if d.get('forced') else ''}</td>"
+        f"<td>{esc(d['strategy'])}</td><td class='num'>{d['real_examples']}</td>"
+        f"<td class='num'>{_signed_pct(d.get('expected_improvement_pct'))}</td>"
+        f"<td>{esc(d['decided_by'])}</td><td>{esc(d['reason'])}</td></tr>"
+        for d in plan.get("decisions", [])
+    )
+    return (
+        "<h2>Plan</h2><table><tr><th>module</th><th>decision</th><th>strategy</th><th class='num'>labelled real</th>"
+        f"<th class='num'>expected</th><th>decided by</th><th>why</th></tr>{rows}</table>"
+    )
 
 
 def _data_section(stages: dict[str, Any]) -> str:
@@ -232,6 +250,10 @@ def _confusion_svg(confusion: dict[str, dict[str, int]]) -> str:
                 out.append(f"<text x='{left + j * cell + cell / 2 - 1:.0f}' y='{y + cell / 2 + 4:.0f}' font-size='12' text-anchor='middle'>{v}</text>")
     out.append("</svg>")
     return "".join(out)
+
+
+def _signed_pct(value: Any) -> str:
+    return "—" if value is None else f"{value:+.1f}%"
 
 
 def _pct(value: Any) -> str:
