@@ -9,7 +9,6 @@ or configuration, 3 Phoenix unreachable, 4 LM unreachable, 5 object store unreac
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys

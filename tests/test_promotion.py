@@ -6,14 +6,13 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.concurrency import race, racers
 
 from pipeline import promotion
 from pipeline.errors import (
@@ -48,25 +47,6 @@ def do_promote(store: ObjectStore, run_id: str, expected: Any = "read", **kw: An
 
 def history_files(store: ObjectStore) -> list[str]:
     return store.list(f"{module_prefix(TENANT, TARGET)}/history")
-
-
-def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        try:
-            return fn(i)
-        except Exception as exc:  # collected for the assertions
-            return exc
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
-
-
-def racers(store: ObjectStore) -> int:
-    # SeaweedFS serialises concurrent conditional writes to one key in ~1 s steps.
-    return 8 if store.local_root is not None else 4
 
 
 def test_promote_current_history(store: ObjectStore) -> None:

@@ -227,7 +227,7 @@ def test_golden_set_evaluates_any_program(ctx, tmp_path, dummy_lm):
 
 def test_a_later_candidate_that_is_not_better_leaves_production_unchanged(ctx, dummy_lm, tmp_path):
     test_gate_promotes_a_real_gain_and_predict_uses_it(ctx, dummy_lm, tmp_path)
-    before = ctx.store.get(f"tenants/acme/modules/routing/production.json")
+    before = ctx.store.get("tenants/acme/modules/routing/production.json")
     later = StageContext(config=ctx.config, store=ctx.store, tenant="acme", run_id="r2")
     commit_harvest(later, QUERIES[:60])
     dummy_lm["answers"] = answering(1.0)  # production already answers everything right
@@ -237,7 +237,7 @@ def test_a_later_candidate_that_is_not_better_leaves_production_unchanged(ctx, d
     assert evaluated.improvement_pct == 0.0
     decided = gate.run(later, gate.GateInputs(target="routing"))
     assert decided.decision == "rejected" and decided.production_sequence == 1
-    assert ctx.store.get(f"tenants/acme/modules/routing/production.json") == before
+    assert ctx.store.get("tenants/acme/modules/routing/production.json") == before
 
 
 def test_batch_plans_then_trains_only_what_the_plan_says(ctx, dummy_lm):

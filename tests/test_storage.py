@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.concurrency import race, racers
 
 from pipeline.config import StorageConfig
 from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError, StoreUnavailableError
 from pipeline.storage import ObjectStore, open_store
 from tests.fixtures.s3 import free_port
-
-
-def racers(store: ObjectStore) -> int:
-    """SeaweedFS makes concurrent conditional writes to one key wait in ~1 s steps (measured:
-    8 writers → up to 4 s), so S3 races use fewer writers to stay fast."""
-    return 8 if store.local_root is not None else 4
-
-
-def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run fn(0..n-1) in n threads released together; returns each result or exception."""
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        try:
-            return fn(i)
-        except Exception as exc:  # collected for the assertions
-            return exc
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def test_put_new_is_create_only(store: ObjectStore) -> None:
