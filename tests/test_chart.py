@@ -225,7 +225,7 @@ def test_argo_objects_pass_the_argo_lint(scenario, tmp_path):
 def test_artifact_repository_is_a_valid_argo_s3_repository(scenario):
     from jsonschema import validators
 
-    from pipeline.argo.schema import schema_path, strict
+    from pipeline.argo.schema import load_raw, strict
 
     values = merged(scenario_values(scenario))
     repo = values["artifactRepository"]
@@ -236,7 +236,7 @@ def test_artifact_repository_is_a_valid_argo_s3_repository(scenario):
         return
     (config_map,) = maps
     repository = yaml.safe_load(config_map["data"][repo["key"]])
-    schema = strict(json.loads(schema_path().read_text()))
+    schema = strict(load_raw())
     root = {k: v for k, v in schema.items() if k not in ("oneOf", "type")}
     validator_schema = {**root, "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.ArtifactRepository"}
     errors = list(validators.validator_for(validator_schema)(validator_schema).iter_errors(repository))

@@ -1,7 +1,7 @@
 """Argo's published JSON schema (v4.0.5), made strict, as one validator per Argo kind.
 
 The file is Argo's `api/jsonschema/schema.json` (Apache-2.0), read from `$COGNIVERSE_ARGO_SCHEMA`,
-else from `pipeline/argo/schema-v4.0.5.json` when packaged with the code, else from the
+else from `pipeline/argo/schema-v4.0.5.json.gz` packaged with the code (gzipped, unchanged), else from the
 repository's sibling `../shared/argo/`. Patched in memory, never on disk:
 - IntOrString also accepts an integer and Quantity a number, as Argo and Kubernetes do;
 - every object definition that lists `properties` gets `additionalProperties: false`, so a
@@ -11,6 +11,7 @@ repository's sibling `../shared/argo/`. Patched in memory, never on disk:
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import os
 from functools import lru_cache
@@ -37,7 +38,8 @@ def schema_path() -> Path:
             raise SchemaNotFoundError(f"${ENV_VAR} names {path}, which is not a file")
         return path
     here = Path(__file__).resolve().parent
-    candidates = [here / SCHEMA_FILE, here.parents[2] / "shared" / "argo" / SCHEMA_FILE]
+    # packaged gzipped (580 KB → 60 KB); a plain copy is accepted too
+    candidates = [here / f"{SCHEMA_FILE}.gz", here / SCHEMA_FILE, here.parents[2] / "shared" / "argo" / SCHEMA_FILE]
     for path in candidates:
         if path.is_file():
             return path
@@ -59,11 +61,18 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
     return patched
 
 
+def load_raw(path: Path | None = None) -> dict[str, Any]:
+    """Argo's schema as published (gunzipped when packaged)."""
+    path = path or schema_path()
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return json.loads(raw)
+
+
 @lru_cache(maxsize=4)
 def _validators(path: Path) -> dict[str, Any]:
     from jsonschema import validators
 
-    schema = strict(json.loads(path.read_text()))
+    schema = strict(load_raw(path))
     root = {key: value for key, value in schema.items() if key not in ("oneOf", "type")}
     out = {}
     for kind in KINDS:
