@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                     artifact_root=workdir / "store",
                     state_dir=workdir / "argo",
                 ),
-                echo=lambda line: say(f"  {line}"),
+                # a Retry node repeats its Pod's line: show the pods only
+                echo=lambda line: None if " (Retry " in line else say(f"  {line}"),
             )
         say("Phoenix stopped")
     except PipelineError as exc:
