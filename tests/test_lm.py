@@ -19,6 +19,7 @@ from dspy.utils import DummyLM  # noqa: E402
 
 import pipeline.lm as lm_module  # noqa: E402
 from pipeline.config import AGENTS, LMSpec  # noqa: E402
+from pipeline.modules.common import AgentName  # noqa: E402
 from pipeline.errors import ConfigError, LMUnavailableError  # noqa: E402
 from pipeline.lm import (  # noqa: E402
     BOUNDED,
@@ -42,15 +43,7 @@ class Route(dspy.Signature):
     """Route the user query to the agent best suited to answer it."""
 
     query: str = dspy.InputField()
-    agent: Literal[
-        "video_search_agent",
-        "image_search_agent",
-        "audio_analysis_agent",
-        "document_agent",
-        "text_search_agent",
-        "summarizer_agent",
-        "detailed_report_agent",
-    ] = dspy.OutputField()
+    agent: AgentName = dspy.OutputField()
     confidence: float = dspy.OutputField()
     reasoning: str = dspy.OutputField()
 

@@ -183,35 +183,44 @@ def _contains(value: Any, term: str) -> bool:
     return any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1))
 
 
-def _yql_condition(p: _Parser) -> Predicate:
-    left = _yql_and(p)
-    while p.word("or"):
-        right, prev = _yql_and(p), left
-        left = lambda d, a=prev, b=right: a(d) or b(d)  # noqa: E731
-    return left
+class _Boolean:
+    """`or`, `and`, negation, parentheses, `true`/`false` over a leaf condition: the grammar
+    YQL's `where` and document selections share (they differ in negation and leaves)."""
+
+    def __init__(self, negation: Callable[[_Parser], bool], leaf: Callable[[_Parser], Predicate]) -> None:
+        self.negation, self.leaf = negation, leaf
+
+    def parse(self, p: _Parser) -> Predicate:
+        left = self._and(p)
+        while p.word("or"):
+            right, prev = self._and(p), left
+            left = lambda d, a=prev, b=right: a(d) or b(d)  # noqa: E731
+        return left
+
+    def _and(self, p: _Parser) -> Predicate:
+        left = self._unary(p)
+        while p.word("and"):
+            right, prev = self._unary(p), left
+            left = lambda d, a=prev, b=right: a(d) and b(d)  # noqa: E731
+        return left
+
+    def _unary(self, p: _Parser) -> Predicate:
+        if self.negation(p):
+            inner = self._unary(p)
+            return lambda d: not inner(d)
+        if p.op("("):
+            inner = self.parse(p)
+            if not p.op(")"):
+                raise ValueError("missing ')'")
+            return inner
+        if p.word("true"):
+            return lambda d: True
+        if p.word("false"):
+            return lambda d: False
+        return self.leaf(p)
 
 
-def _yql_and(p: _Parser) -> Predicate:
-    left = _yql_unary(p)
-    while p.word("and"):
-        right, prev = _yql_unary(p), left
-        left = lambda d, a=prev, b=right: a(d) and b(d)  # noqa: E731
-    return left
-
-
-def _yql_unary(p: _Parser) -> Predicate:
-    if p.op("!"):
-        inner = _yql_unary(p)
-        return lambda d: not inner(d)
-    if p.op("("):
-        inner = _yql_condition(p)
-        if not p.op(")"):
-            raise ValueError("missing ')'")
-        return inner
-    if p.word("true"):
-        return lambda d: True
-    if p.word("false"):
-        return lambda d: False
+def _yql_leaf(p: _Parser) -> Predicate:
     name = p.expect("word")
     if not p.word("contains"):
         raise ValueError(f"only 'contains' is supported after field {name!r}")
@@ -249,7 +258,7 @@ def parse_yql(text: str) -> Yql:
         sources = [p.expect("word")]
     if not p.word("where"):
         raise ValueError("expected 'where'")
-    where = _yql_condition(p)
+    where = _YQL.parse(p)
     query = Yql(sources, where)
     while not p.done():
         if p.word("limit"):
@@ -267,41 +276,13 @@ def parse_yql(text: str) -> Yql:
 
 def parse_selection(text: str) -> Predicate:
     p = _Parser(text)
-    predicate = _sel_or(p)
+    predicate = _SELECTION.parse(p)
     if not p.done():
         raise ValueError(f"unexpected {p.peek()[1]!r}")  # type: ignore[index]
     return predicate
 
 
-def _sel_or(p: _Parser) -> Predicate:
-    left = _sel_and(p)
-    while p.word("or"):
-        right, prev = _sel_and(p), left
-        left = lambda d, a=prev, b=right: a(d) or b(d)  # noqa: E731
-    return left
-
-
-def _sel_and(p: _Parser) -> Predicate:
-    left = _sel_not(p)
-    while p.word("and"):
-        right, prev = _sel_not(p), left
-        left = lambda d, a=prev, b=right: a(d) and b(d)  # noqa: E731
-    return left
-
-
-def _sel_not(p: _Parser) -> Predicate:
-    if p.word("not"):
-        inner = _sel_not(p)
-        return lambda d: not inner(d)
-    if p.op("("):
-        inner = _sel_or(p)
-        if not p.op(")"):
-            raise ValueError("missing ')'")
-        return inner
-    if p.word("true"):
-        return lambda d: True
-    if p.word("false"):
-        return lambda d: False
+def _sel_leaf(p: _Parser) -> Predicate:
     doctype = p.expect("word")
     if not p.op("."):
         return lambda d: d.doctype == doctype
@@ -321,6 +302,10 @@ def _sel_value(p: _Parser) -> Any:
         p.i += 1
         return float(token[1]) if "." in token[1] else int(token[1])
     return p.expect("str")
+
+
+_YQL = _Boolean(lambda p: p.op("!"), _yql_leaf)
+_SELECTION = _Boolean(lambda p: p.word("not"), _sel_leaf)
 
 
 # ---------------------------------------------------------------------------- the server

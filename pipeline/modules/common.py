@@ -6,15 +6,9 @@ import json
 import math
 from typing import Any, Literal
 
-AgentName = Literal[
-    "video_search_agent",
-    "image_search_agent",
-    "audio_analysis_agent",
-    "document_agent",
-    "text_search_agent",
-    "summarizer_agent",
-    "detailed_report_agent",
-]
+from pipeline.config import AGENTS
+
+AgentName = Literal[AGENTS]  # the catalog in pipeline.config, as a label set DSPy can enforce
 
 AGENT_DESCRIPTIONS = (
     "video_search_agent: finds video clips and moments in videos; "

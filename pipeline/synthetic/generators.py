@@ -110,9 +110,11 @@ class PerItemGenerator(Generator):
                 jobs.append(self.job(item, profiles[item.schema_name], rng))
         return jobs
 
-    @abstractmethod
     def job(self, item: ContentItem, profile: ContentProfile, rng: random.Random) -> Job:
-        """The intent and labels for one item, by the module's rules."""
+        """The intent and labels for one item: a random intent; the agent follows from the
+        intent (summarize/report) or the item's schema (search)."""
+        intent = rng.choice(pt.INTENTS)
+        return Job((item,), (profile,), intent, {"label": pt.target_agent(intent, profile)})
 
 
 class RoutingGenerator(PerItemGenerator):
@@ -121,10 +123,6 @@ class RoutingGenerator(PerItemGenerator):
     trained = True
     task = "route a user's query (with entities extracted upstream) to the agent that should answer it"
     rule = "one schema per modality, so every search agent and the summarize/report agents get examples"
-
-    def job(self, item: ContentItem, profile: ContentProfile, rng: random.Random) -> Job:
-        intent = rng.choice(pt.INTENTS)
-        return Job((item,), (profile,), intent, {"label": pt.target_agent(intent, profile)})
 
     def example(self, job: Job, query: str, provenance: Provenance) -> BaseModel:
         item, profile = job.items[0], job.profiles[0]
@@ -142,10 +140,6 @@ class ModalityGenerator(PerItemGenerator):
     trained = True
     task = "given a query about one modality's content, choose the agent that should answer it"
     rule = "the schemas of the modalities being trained with synthetic data"
-
-    def job(self, item: ContentItem, profile: ContentProfile, rng: random.Random) -> Job:
-        intent = rng.choice(pt.INTENTS)
-        return Job((item,), (profile,), intent, {"label": pt.target_agent(intent, profile)})
 
     def example(self, job: Job, query: str, provenance: Provenance) -> BaseModel:
         item, profile = job.items[0], job.profiles[0]
