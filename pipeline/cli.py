@@ -2,9 +2,9 @@
 `run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
 
 Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
-or configuration, 3 Phoenix unreachable, 4 LM unreachable, 5 object store unreachable,
-6 conflict (a concurrent promotion won, or an immutable object exists), 7 not found,
-8 the search backend (Vespa) unreachable.
+or configuration, 3 Phoenix unreachable (or not answering as Phoenix), 4 LM unreachable,
+5 object store unreachable, 6 conflict (a concurrent promotion won, or an immutable object
+exists), 7 not found, 8 the search backend (Vespa) unreachable.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Writing spans uses plain OpenTelemetry, exactly like an instrumented router woul
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,12 +44,35 @@ _ANNOTATION_BATCH = 100  # span ids per annotation request, as phoenix.client do
 _ANNOTATOR_KINDS = ("LLM", "CODE", "HUMAN")
 
 
+# Phoenix's own 404 details (phoenix/server/api/routers/v1, arize-phoenix 20.x; plain text, or
+# {"detail": ...} from FastAPI's default handler). Any other 404 comes from something that is
+# not Phoenix's API (a wrong endpoint or path prefix, a proxy) and must not read as "no data".
+_PROJECT_NOT_FOUND = re.compile(r"Project with (?:name|ID|identifier) (?P<project>.+) not found")
+_SPANS_NOT_FOUND = re.compile(r"Spans with IDs .+ do not exist")
+
+
 class _NotFound(Exception):
-    """A 404 from Phoenix: unknown project, or spans it has not ingested (yet)."""
+    """A 404: Phoenix's "unknown project" or "spans not ingested (yet)", or someone else's."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def project_missing(self, project: str) -> bool:
+        match = _PROJECT_NOT_FOUND.fullmatch(self.detail.strip())
+        return match is not None and match.group("project") == project
+
+    def spans_missing(self) -> bool:
+        return _SPANS_NOT_FOUND.match(self.detail.strip()) is not None
+
+
+def _not_phoenix(endpoint: str, what: str, detail: str, status: int | str = 404) -> PhoenixUnavailableError:
+    """Exit 3, like an unreachable Phoenix: the endpoint answers, but Phoenix's API is not there."""
+    shown = " ".join(detail.split())[:200] or "(empty body)"
+    return PhoenixUnavailableError(
+        f"Phoenix at {endpoint} is not answering as Phoenix for {what}: got {status} {shown!r}; "
+        "check phoenix.endpoint (a wrong URL or path prefix, or a proxy in front of Phoenix)"
+    )
 
 
 # ------------------------------------------------------------------ transport and retries
@@ -61,7 +85,8 @@ def _http_client(endpoint: str, api_key: str | None, timeout_s: float) -> httpx.
 
 def _with_retries(endpoint: str, what: str, fn: Callable[[], T], attempts: int, backoff_s: float) -> T:
     """Retry transport errors, timeouts, 429 and 5xx with exponential backoff. A 404 becomes
-    _NotFound (callers decide what it means); other 4xx are configuration errors."""
+    _NotFound (callers accept only Phoenix's own "project/spans not found" as an answer; any
+    other 404 is not Phoenix); other 4xx are configuration errors."""
     import httpx
 
     attempts = max(1, attempts)
@@ -129,16 +154,27 @@ def _iter_span_pages(
     while True:
         query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
 
+        what = f"reading spans of project {project!r}"
+
         def get(query: dict[str, Any] = query) -> dict[str, Any]:
             response = client.get(path, params=query, headers={"accept": "application/json"})
             response.raise_for_status()
-            return response.json()
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+                # e.g. the web UI's HTML page, which Phoenix serves for any unknown path
+                raise _not_phoenix(endpoint, what, response.text, response.status_code)
+            return payload
 
         try:
-            payload = _with_retries(endpoint, f"reading spans of project {project!r}", get, attempts, backoff_s)
-        except _NotFound:
-            return  # unknown project: nothing recorded yet
-        yield list(payload.get("data") or [])
+            payload = _with_retries(endpoint, what, get, attempts, backoff_s)
+        except _NotFound as exc:
+            if exc.project_missing(project):
+                return  # Phoenix says the project does not exist: nothing recorded yet
+            raise _not_phoenix(endpoint, what, exc.detail) from exc
+        yield list(payload["data"])
         cursor = payload.get("next_cursor")
         if not cursor:
             return
@@ -192,7 +228,9 @@ def fetch_routing_spans(
     first. Each record has span_id, trace_id, start_time, end_time (ISO-8601 UTC) and every
     `routing.*` / `outcome.*` attribute (the ROUTING_ATTRIBUTES are always present, None when
     the span lacks them; `routing.context` is a dict when it holds a JSON object).
-    An unknown project gives []. Unreachable Phoenix → PhoenixUnavailableError."""
+    An unknown project (Phoenix's own "project not found") gives []. Unreachable Phoenix, or an
+    endpoint that answers but is not Phoenix's API (any other 404, a non-JSON page: a wrong URL,
+    a proxy) → PhoenixUnavailableError: "no data" must never be a misconfiguration's guess."""
     if _utc(end) <= _utc(start):
         return []
     records: list[dict[str, Any]] = []
@@ -286,18 +324,25 @@ def fetch_annotations(
         spans_api = _phoenix_client(http).spans
         for batch in _batches(ids, _ANNOTATION_BATCH):
 
+            what = f"reading annotations of project {project!r}"
+
             def get(batch: Sequence[str] = batch) -> list[dict[str, Any]]:
-                return spans_api.get_span_annotations(
-                    span_ids=list(batch),
-                    project_identifier=project,
-                    include_annotation_names=[name],
-                    timeout=timeout_s,
-                )
+                try:
+                    return spans_api.get_span_annotations(
+                        span_ids=list(batch),
+                        project_identifier=project,
+                        include_annotation_names=[name],
+                        timeout=timeout_s,
+                    )
+                except (json.JSONDecodeError, AttributeError) as exc:  # a 2xx body that is not Phoenix's JSON
+                    raise _not_phoenix(endpoint, what, str(exc), "an unexpected answer") from exc
 
             try:
-                found = _with_retries(endpoint, f"reading annotations of project {project!r}", get, attempts, backoff_s)
-            except _NotFound:
-                return {}  # unknown project
+                found = _with_retries(endpoint, what, get, attempts, backoff_s)
+            except _NotFound as exc:
+                if exc.project_missing(project):
+                    return {}  # Phoenix says the project does not exist
+                raise _not_phoenix(endpoint, what, exc.detail) from exc
             for annotation in found:
                 if annotation.get("name") != name:
                     continue
@@ -345,14 +390,21 @@ def write_annotations(
         spans_api = _phoenix_client(http).spans
         for batch in _batches(rows, max(1, batch_size)):
 
+            what = f"writing {name!r} annotations"
+
             def post(batch: Sequence[dict[str, Any]] = batch) -> None:
                 # sync=True: the server checks the spans exist and commits before answering,
                 # so a read straight after sees the annotations.
-                spans_api.log_span_annotations(span_annotations=list(batch), sync=True)
+                try:
+                    spans_api.log_span_annotations(span_annotations=list(batch), sync=True)
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:  # a 2xx body that is not Phoenix's JSON
+                    raise _not_phoenix(endpoint, what, str(exc), "an unexpected answer") from exc
 
             try:
-                _with_retries(endpoint, f"writing {name!r} annotations", post, attempts, backoff_s)
+                _with_retries(endpoint, what, post, attempts, backoff_s)
             except _NotFound as exc:
+                if not exc.spans_missing():
+                    raise _not_phoenix(endpoint, what, exc.detail) from exc
                 raise NotFoundError(
                     f"Phoenix at {endpoint} has no such spans (project {project!r}): {exc.detail[:300]}"
                 ) from exc

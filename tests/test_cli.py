@@ -45,6 +45,25 @@ def test_unreachable_phoenix_is_exit_3(config_file, capsys):
     assert "127.0.0.1" in capsys.readouterr().err
 
 
+def test_a_404_for_everything_endpoint_is_exit_3_and_the_run_id_stays_usable(config_file, tmp_path, phoenix_url, capsys):
+    """A wrong Phoenix URL must not commit "skipped: insufficient data" under the run id: the
+    re-run against the right endpoint must still harvest."""
+    import uuid
+
+    from tests.http_servers import answering
+
+    tenant = f"t-{uuid.uuid4().hex[:8]}"  # a project no test sends spans to
+    result_key = tmp_path / "store" / "tenants" / tenant / "runs" / "r1" / "harvest" / "result.json"
+    with answering(404, "<html><h1>404 Not Found</h1></html>") as wrong:
+        code = main(["harvest", "--config", config_file(phoenix={"endpoint": wrong}), "--tenant", tenant, "--run-id", "r1"])
+    assert code == 3
+    assert wrong in capsys.readouterr().err
+    assert not result_key.exists()
+    code = main(["harvest", "--config", config_file(phoenix={"endpoint": phoenix_url}), "--tenant", tenant, "--run-id", "r1"])
+    assert code == 0 and result_key.exists()
+    assert json.loads(capsys.readouterr().out)["status"] == "skipped"  # a project Phoenix does not have
+
+
 def test_missing_prerequisite_is_exit_7(config_file, capsys):
     code = main(["evaluate", "--config", config_file(), "--tenant", "acme", "--run-id", "r1", "--target", "routing"])
     assert code == 7

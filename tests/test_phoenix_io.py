@@ -10,7 +10,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from tests.http_servers import answering
 
 from pipeline.errors import ConfigError, NotFoundError, PhoenixUnavailableError
 from pipeline.local.phoenix_server import LocalPhoenix, free_port, phoenix_python
@@ -133,6 +136,43 @@ def test_unknown_project_is_empty(phoenix_url: str, phoenix_project: str) -> Non
     assert fetch_routing_spans(phoenix_url, phoenix_project, now - timedelta(days=1), now) == []
     assert count_routing_spans(phoenix_url, phoenix_project) == 0
     assert fetch_annotations(phoenix_url, phoenix_project, ["0123456789abcdef"]) == {}
+
+
+def test_phoenix_says_project_not_found_in_its_own_words(phoenix_url: str, phoenix_project: str) -> None:
+    """What "no data" is recognised by: the real server's answer for an unknown project."""
+    response = httpx.get(f"{phoenix_url}/v1/projects/{phoenix_project}/spans", params={"limit": 1})
+    assert response.status_code == 404 and response.headers["content-type"].startswith("text/plain")
+    assert response.text == f"Project with name {phoenix_project} not found"
+
+
+NOT_PHOENIX = [
+    (404, "<html><body><h1>404 Not Found</h1>nginx</body></html>", "text/html"),  # a proxy's page
+    (404, '{"detail": "Not Found"}', "application/json"),  # a FastAPI/other API's unknown route
+    (404, "Project with name some-other-project not found", "text/plain"),  # not the project asked for
+    (200, "<!DOCTYPE html><html><title>Phoenix</title></html>", "text/html"),  # a UI page
+]
+
+
+@pytest.mark.parametrize(("status", "body", "content_type"), NOT_PHOENIX)
+def test_an_endpoint_that_is_not_phoenix_is_unavailable_not_empty(status: int, body: str, content_type: str) -> None:
+    now = _now()
+    with answering(status, body, content_type) as url:
+        with pytest.raises(PhoenixUnavailableError, match=f"{url} is not answering as Phoenix.*phoenix.endpoint"):
+            fetch_routing_spans(url, "my-project", now - timedelta(hours=1), now, attempts=2, backoff_s=0.01)
+        with pytest.raises(PhoenixUnavailableError, match="not answering as Phoenix"):
+            count_routing_spans(url, "my-project", attempts=1)
+        with pytest.raises(PhoenixUnavailableError, match="not answering as Phoenix"):
+            fetch_annotations(url, "my-project", ["0123456789abcdef"], attempts=1)
+        if status == 404:  # annotation writes: Phoenix's 404 means "spans not ingested", this one does not
+            with pytest.raises(PhoenixUnavailableError, match="not answering as Phoenix"):
+                write_annotations(url, "my-project", [{"span_id": "0123456789abcdef", "label": "x"}], attempts=1)
+
+
+def test_a_wrong_path_prefix_on_a_real_phoenix_is_unavailable(phoenix_url: str, phoenix_project: str) -> None:
+    """Phoenix serves its web UI (200, HTML) for unknown paths: that is not an empty project."""
+    now = _now()
+    with pytest.raises(PhoenixUnavailableError, match="not answering as Phoenix"):
+        fetch_routing_spans(f"{phoenix_url}/phoenix", phoenix_project, now - timedelta(hours=1), now, attempts=1)
 
 
 def test_annotations_round_trip_and_upsert(phoenix_url: str, phoenix_project: str) -> None:
