@@ -3,12 +3,19 @@
 Two write modes matter:
 - `put_new`: create-only. Artifacts are immutable; a second write of the same key fails.
 - `put_if`: compare-and-swap on a version token read by `get_versioned`. On S3 this is an
-  ETag-conditional PUT (If-Match / If-None-Match); the local store has no ETag CAS, so it
-  takes an exclusive lock file, compares content hashes and renames atomically.
+  ETag-conditional PUT (If-Match / If-None-Match). The local store has no ETag CAS:
+  - create-only writes are one atomic `link()` of a fully written temp file onto the key,
+    which fails if the key exists (no lock; readers never see a torn file);
+  - a swap holds an OS lock (`flock`) on `<key>.lock` while it compares content hashes and
+    renames atomically. The kernel drops the lock when its holder dies, so there is no
+    "stale lock" to break; lock files are never deleted (deleting one that a waiter has open
+    would let two writers lock two different files).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -196,14 +203,24 @@ class ObjectStore:
     def _local_put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
         path = self.local_root / key  # type: ignore[operator]
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(path.with_name(path.name + ".lock"), self.describe(key)):
-            exists = path.is_file()
-            if expected_version is None and exists:
-                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)")
-            if expected_version is not None:
-                current = _hash(path.read_bytes()) if exists else None
-                if current != expected_version:
-                    raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update")
+        if expected_version is None:
+            try:
+                created = _atomic_create(path, data)
+            except FileExistsError:
+                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)") from None
+            if not created:
+                with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
+                    if path.is_file():
+                        raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)")
+                    _atomic_write(path, data)
+            return _hash(data)
+        with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
+            try:
+                current = _hash(path.read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != expected_version:
+                raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update")
             _atomic_write(path, data)
         return _hash(data)
 
@@ -289,27 +306,48 @@ def _atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-@contextmanager
-def _exclusive_lock(lock: Path, what: str, timeout_s: float = 10.0) -> Iterator[None]:
-    """O_EXCL lock file: the local stand-in for a conditional PUT. A lock older than
-    `timeout_s` is from a killed writer and is broken."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                if time.time() - lock.stat().st_mtime > timeout_s:
-                    lock.unlink(missing_ok=True)
-                    continue
-            except FileNotFoundError:
-                continue
-            if time.monotonic() > deadline:
-                raise ConflictError(f"{what} is locked by another writer ({lock})") from None
-            time.sleep(0.01)
+def _atomic_create(path: Path, data: bytes) -> bool:
+    """Publish `data` at `path` only if nothing is there: a hard link of a flushed temp file is
+    atomic and fails with EEXIST. Returns False where the filesystem has no hard links (the
+    caller then creates under the lock); raises FileExistsError when the key exists."""
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
-        os.close(fd)
-        yield
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # FileExistsError when the key exists: the caller's answer
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                return False
+            raise
+        return True
     finally:
-        lock.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _flock(lock: Path, what: str, timeout_s: float = 30.0) -> Iterator[None]:
+    """Exclusive OS lock on `lock` (created if missing, never deleted): the local stand-in for a
+    conditional PUT, across threads and processes. A holder that dies releases it."""
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    # Held this long by a live writer (a dead one would have released it).
+                    raise ConflictError(f"{what} is locked by another writer ({lock}) for over {timeout_s:.0f} s") from None
+                time.sleep(0.002)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -51,3 +51,36 @@ def test_retention_keeps_production_artifacts(tmp_path, capsys):
     assert any(k.startswith("tenants/acme/runs/undated/") for k in keys)
     assert promotion.current(store, "acme", "routing").artifact_prefix.endswith("old-promoted/train/routing")
     assert main([*args[:-2], "--retention-days", "0"]) == 2
+
+
+def test_compaction_removes_old_temp_files_but_never_a_lock_file(tmp_path, capsys):
+    """The local store's locks are OS locks on their files: deleting an old-looking one while a
+    writer waits on it would let a second writer lock a new file and both win."""
+    import os
+    import time
+
+    from pipeline.config import PipelineConfig, StorageConfig
+    from pipeline.storage import open_store
+
+    store = open_store(PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}")).storage)
+    promotion.promote(store, "acme", "routing", artifact_prefix=_artifact(store), run_id="r1", metrics={}, reason="t", expected=None)
+    promotion.promote(store, "acme", "routing", artifact_prefix=_artifact(store, "r2"), run_id="r2", metrics={}, reason="t", expected="read")
+    modules = tmp_path / "store" / "tenants" / "acme" / "modules" / "routing"
+    lock = modules / "production.json.lock"
+    temp = modules / ".tmp-0123-production.json"
+    temp.write_bytes(b"torn")
+    old = time.time() - 7200
+    for path in (lock, temp):
+        assert path.exists()
+        os.utime(path, (old, old))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"storage": {"url": f"file://{tmp_path / 'store'}"}}))
+    assert main(["maintenance", "--config", str(cfg), "--tenant", "acme", "--run-id", "m1"]) == 0
+    assert json.loads(capsys.readouterr().out)["temp_files_removed"] == 1
+    assert lock.exists() and not temp.exists()
+
+
+def _artifact(store, run_id="r1"):
+    prefix = f"tenants/acme/runs/{run_id}/train/routing"
+    store.put_json_new(f"{prefix}/program.json", {"state": 1})
+    return prefix

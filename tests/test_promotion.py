@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -248,10 +249,22 @@ def test_concurrent_first_promotions_one_winner(store: ObjectStore) -> None:
     assert history_files(store) == [history_key(TENANT, TARGET, 1)]
 
 
-def test_rollback_races_promotion(store: ObjectStore) -> None:
+def test_rollback_races_promotion(store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
     do_promote(store, "run-a", expected=None)
     b = do_promote(store, "run-b")
     c_prefix = artifact(store, "run-c")
+    # Both read production before either swaps: without this a loaded machine could run one
+    # after the other, and then both rightly win (the flaky failure seen under `make test`).
+    both_read = threading.Barrier(2)
+    real_read = promotion._read_production
+
+    def read_then_wait(*args: Any) -> Any:
+        now = real_read(*args)
+        if threading.current_thread() is not threading.main_thread():  # the two racers only
+            both_read.wait(timeout=30)
+        return now
+
+    monkeypatch.setattr(promotion, "_read_production", read_then_wait)
     results = race(2, lambda i: rollback(store, TENANT, TARGET) if i == 0 else promote(
         store, TENANT, TARGET, artifact_prefix=c_prefix, run_id="run-c", metrics={}, reason="", expected=b,
     ))
@@ -309,6 +322,53 @@ def test_concurrent_promotions_across_processes(tmp_path: Path) -> None:
     assert now is not None and now.run_id == winners[0] and now.artifact_prefix == runs[winners[0]]
     assert [p.run_id for p in history(store, TENANT, TARGET)] == ["run-base", winners[0]]
     assert len(history_files(store)) == 2
+
+
+def test_promotion_cas_under_load_across_processes(store: ObjectStore) -> None:
+    """Many processes × many rounds, with a killed writer's old lock file planted before every
+    round and rollbacks racing promotions: every round has exactly one winning promoter (or
+    the rollback wins), no two winners share a sequence, and history holds every record
+    production has served, the serving one included."""
+    import multiprocessing
+
+    from tests.concurrency import promotion_worker
+
+    local = store.local_root is not None
+    # SeaweedFS serialises conditional writes to one key in ~1 s steps: fewer rounds there.
+    processes, rounds = (6, 24) if local else (3, 6)
+    rollback_rounds = frozenset(range(1, rounds, 2))
+    do_promote(store, "run-base-1", expected=None)
+    do_promote(store, "run-base-2")
+    spawn = multiprocessing.get_context("spawn")  # real processes, nothing shared but the store
+    barrier, results = spawn.Barrier(processes), spawn.Queue()
+    workers = [
+        spawn.Process(target=promotion_worker, args=(store.config.model_dump_json(), i, rounds, rollback_rounds, barrier, results))
+        for i in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=120) for _ in range(processes * rounds)]
+    for w in workers:
+        w.join(timeout=30)
+        assert w.exitcode == 0
+    assert {o[2] for o in outcomes} <= {"won", "ConflictError", "NotFoundError"}, outcomes
+    assert all(o[2] != "NotFoundError" or (o[1] == 0 and o[0] in rollback_rounds) for o in outcomes), outcomes
+    won = [o for o in outcomes if o[2] == "won"]
+    for r in range(rounds):
+        promoters = [o for o in won if o[0] == r and not (o[1] == 0 and r in rollback_rounds)]
+        assert len(promoters) <= 1, (r, promoters)
+        assert [o for o in won if o[0] == r], f"round {r}: nobody won"
+        if r not in rollback_rounds:
+            assert len(promoters) == 1, (r, promoters)
+    sequences = sorted(o[3] for o in won)
+    assert sequences == list(range(3, 3 + len(won))), sequences  # one winner per sequence, none lost
+    recorded = history(store, TENANT, TARGET)
+    assert [p.sequence for p in recorded] == list(range(1, 3 + len(won)))
+    assert {(p.sequence, p.promoted_at) for p in recorded} >= {(o[3], o[5]) for o in won}
+    serving = current(store, TENANT, TARGET)
+    assert serving == recorded[-1]
+    assert history_key(TENANT, TARGET, serving.sequence) in history_files(store)  # on disk, not only merged in
+    assert len(history_files(store)) == serving.sequence
 
 
 def test_crash_between_swap_and_history_heals(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -217,3 +218,41 @@ def test_local_store_separate_processes_share_cas(tmp_path: Path) -> None:
     assert len(winners) == 1, outcomes
     assert sorted(out for out in outcomes.values() if out != "won") == ["ConflictError"] * 3, outcomes
     assert store.get("cas/key") == winners[0].encode()
+
+
+def test_local_cas_never_breaks_a_live_writers_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that holds the lock for long (a slow disk, a loaded node) is not "stale": a
+    second process must wait for it and then lose the compare, never break in and also win."""
+    import pipeline.storage as storage
+
+    config = StorageConfig(url=f"file://{tmp_path / 'store'}")
+    store = ObjectStore(config)
+    store.put_new("cas/key", b"base")
+    version = store.get_versioned("cas/key").version
+    lock = tmp_path / "store" / "cas" / "key.lock"
+    go = tmp_path / "go"
+    go.touch()
+    real_write = storage._atomic_write
+    other: list[subprocess.Popen[str]] = []
+
+    def slow_write(path: Path, data: bytes) -> None:
+        if not other:  # the first writer, holding the lock: look old, let the other one try
+            old = time.time() - 86400
+            os.utime(lock, (old, old))
+            other.append(subprocess.Popen(
+                [sys.executable, "-c", _CAS_WRITER, config.url, version, "other", str(go)],
+                stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+            ))
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "ready-other").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            try:
+                other[0].wait(timeout=1.5)  # it may only finish by breaking in
+            except subprocess.TimeoutExpired:
+                pass
+        real_write(path, data)
+
+    monkeypatch.setattr(storage, "_atomic_write", slow_write)
+    store.put_if("cas/key", b"first", expected_version=version)
+    assert other[0].communicate(timeout=60)[0].strip() == "ConflictError"
+    assert store.get("cas/key") == b"first"

@@ -3,7 +3,9 @@
 A run older than the retention is deleted, except the artifacts that any production version,
 current or in history, points to: rollback must always find its program. A run's age is its
 recorded start (`run/started.json`); a run without one is kept and counted, never guessed at.
-Compaction removes what a killed local writer can leave behind (temp files, stale lock files).
+Compaction removes what a killed local writer can leave behind (temp files). Lock files stay:
+the local store's locks are OS locks on them, released by the kernel when a writer dies, and
+deleting one a waiter holds open would let two writers in.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import BaseModel
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.stages.base import StageContext
 
-STALE_LOCK_S = 3600.0
+STALE_TEMP_S = 3600.0  # a temp file this old belongs to no live write
 
 
 class MaintenanceInputs(BaseModel):
@@ -96,16 +98,16 @@ def _started_at(ctx: StageContext, run_id: str) -> datetime | None:
 
 
 def _compact_local(ctx: StageContext) -> int:
-    """Temp files and lock files older than an hour under the tenant (local store only: S3
-    writes are atomic and leave nothing behind)."""
+    """Temp files older than an hour under the tenant (local store only: S3 writes are atomic
+    and leave nothing behind)."""
     root = ctx.store.local_path(f"tenants/{ctx.tenant}")
     if root is None or not root.is_dir():
         return 0
     removed = 0
     now = time.time()
     for path in root.rglob("*"):
-        if path.is_file() and (path.name.startswith(".tmp-") or path.name.endswith(".lock")):
-            if now - path.stat().st_mtime > STALE_LOCK_S:
+        if path.is_file() and path.name.startswith(".tmp-"):
+            if now - path.stat().st_mtime > STALE_TEMP_S:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
