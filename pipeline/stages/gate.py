@@ -8,17 +8,24 @@ A candidate is promoted when, on the held-out set:
   candidate's extra right answers are unlikely to be luck on this particular sample.
 Promotion is a compare-and-swap against the production version that was the baseline: if
 someone promoted in between, the gate refuses rather than overwrite a program it never beat.
+
+Idempotent: an attempt killed after the swap but before its result commit leaves this run's
+candidate promoted; the retry finds that promotion (same run id, same artifact, in production's
+history) and reports and commits "promoted", instead of reading its own swap as a conflict.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from pipeline.errors import ConflictError, NotFoundError
 from pipeline.stages import evaluate
 from pipeline.stages.base import StageContext
+
+if TYPE_CHECKING:
+    from pipeline import promotion
 
 STAGE = "gate"
 
@@ -57,6 +64,18 @@ def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
         result = GateResult(
             target=inputs.target, decision="skipped", deployed=False, reasons=[ev.reason or "evaluation skipped"],
             threshold_pct=threshold, production_sequence=current.sequence if current else None,
+        )
+        out.commit(result)
+        return result
+
+    if (mine := _own_promotion(ctx, inputs.target, ev)) is not None:
+        moved = f"; production has since moved to v{current.sequence}" if current and current.sequence != mine.sequence else ""
+        result = GateResult(
+            target=inputs.target, decision="promoted", deployed=True,
+            reasons=[f"promoted as v{mine.sequence} by an earlier attempt of this run, whose result was not committed{moved}"],
+            improvement_pct=ev.improvement_pct, threshold_pct=threshold, heldout_n=ev.n,
+            p_value=ev.paired_test.p_value if ev.paired_test else None,
+            production_sequence=mine.sequence, artifact_prefix=mine.artifact_prefix,
         )
         out.commit(result)
         return result
@@ -106,6 +125,18 @@ def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
     )
     out.commit(result)
     return result
+
+
+def _own_promotion(ctx: StageContext, target: str, ev: "evaluate.EvaluateResult") -> "promotion.ProductionPointer | None":
+    """This run's promotion of this candidate, if an earlier attempt of the gate made it."""
+    from pipeline import promotion
+
+    if ev.candidate is None or ev.candidate.kind != "run" or not ev.candidate.artifact_prefix:
+        return None
+    for record in reversed(promotion.history(ctx.store, ctx.tenant, target)):
+        if record.action == "promote" and record.run_id == ctx.run_id and record.artifact_prefix == ev.candidate.artifact_prefix:
+            return record
+    return None
 
 
 def decide(ev: "evaluate.EvaluateResult", threshold: float, min_n: int, max_p: float) -> list[str]:
