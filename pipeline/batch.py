@@ -38,6 +38,10 @@ class BatchResult(BaseModel):
     gates: list[gate.GateResult]
     report: report.ReportResult
 
+    def failure(self) -> Exception | None:
+        """The first gate that lost a race (exit 6, after the whole loop and its report ran)."""
+        return next((f for g in self.gates if (f := g.failure()) is not None), None)
+
 
 def resolve_targets(spec: str) -> list[str]:
     """`all`, a module name (all its targets: `modality` → one per modality), or a

@@ -3,8 +3,9 @@
 
 Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
 or configuration, 3 Phoenix unreachable (or not answering as Phoenix), 4 LM unreachable,
-5 object store unreachable, 6 conflict (a concurrent promotion won, or an immutable object
-exists), 7 not found, 8 the search backend (Vespa) unreachable.
+5 object store unreachable, 6 conflict (a concurrent promotion won: `gate` commits and prints
+its "conflict" result, then exits 6; or an immutable object exists), 7 not found, 8 the
+search backend (Vespa) unreachable.
 """
 
 from __future__ import annotations
@@ -320,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = COMMANDS[args.command](args)
         _emit(result, args)
+        # A result can be a failure that is still an answer (a gate's "conflict"): printed and
+        # written like any result, then its exit code.
+        failure = result.failure() if hasattr(result, "failure") else None
+        if failure is not None:
+            print(f"error: {failure}", file=sys.stderr)
+            return failure.exit_code
         return 0
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

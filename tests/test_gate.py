@@ -1,10 +1,15 @@
-"""gate on both stores: idempotent across a kill between the swap and its result commit."""
+"""gate on both stores: idempotent across a kill between the swap and its result commit, and a
+lost race is exit 6 (committed first, and not a code Argo retries)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 from pipeline import promotion
+from pipeline.cli import main
 from pipeline.config import PipelineConfig
 from pipeline.metrics import mcnemar_one_sided, relative_improvement, score_predictions
 from pipeline.stages import evaluate, gate
@@ -98,3 +103,24 @@ def test_the_retry_still_says_promoted_when_production_moved_on_since(store: Obj
     retried = gate.run(ctx, gate.GateInputs(target=TARGET))
     assert (retried.decision, retried.deployed, retried.production_sequence) == ("promoted", True, 1)
     assert "since moved to v2" in retried.reasons[0]
+
+
+def test_a_gate_that_lost_the_race_is_exit_6_and_commits_its_conflict(store: ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loser = context(store, "r1")
+    commit_evaluation(loser)  # evaluated against "nothing in production"
+    winner = context(store, "r2")
+    commit_evaluation(winner)
+    assert gate.run(winner, gate.GateInputs(target=TARGET)).decision == "promoted"
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"storage": json.loads(store.config.model_dump_json())}))
+    outputs = tmp_path / "outputs"
+    args = ["gate", "--config", str(config), "--tenant", TENANT, "--run-id", "r1", "--target", TARGET, "--outputs-dir", str(outputs)]
+    assert main(args) == 6
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["decision"] == "conflict" and "conflict" in captured.err
+    assert (outputs / "decision").read_text() == "conflict" and (outputs / "deployed").read_text() == "false"
+    committed = loser.output(gate.STAGE, TARGET).committed()
+    assert committed is not None and committed["decision"] == "conflict"  # the report shows it
+    assert main(args) == 6  # a re-run answers the same, from the committed result
+    assert promotion.current(store, TENANT, TARGET).run_id == "r2"

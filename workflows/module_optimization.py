@@ -20,6 +20,11 @@ Parameters → CLI flags:
   fewer annotations than this, unless force-training; it is also skipped when the plan trains
   nothing (train-count 0). Report and record run regardless.
 
+Exit codes the steps act on (pipeline.errors): the "unreachable" ones are retried with backoff
+(common.transient_retry); everything else fails the step at once. A gate that lost a promotion
+race exits 6 after committing `decision: conflict`: its step fails (red, not retried), the
+report still runs and lists the conflict.
+
 Workflow outputs (`argo get NAME -o json | jq .status.outputs.parameters`): `improvements`
 (JSON map target → percent, null where nothing was evaluated), `deployed` (true when any
 target was promoted), `report-location` (URL of the HTML report in the store).

@@ -47,6 +47,15 @@ class GateResult(BaseModel):
     production_sequence: int | None = None
     artifact_prefix: str | None = None
 
+    def failure(self) -> ConflictError | None:
+        """A lost race is exit 6 once this result is committed and printed: the step fails
+        visibly instead of passing green, and Argo does not retry it (6 is not transient; a
+        retry would only repeat the committed answer). Re-run to evaluate against the new
+        production."""
+        if self.decision != "conflict":
+            return None
+        return ConflictError(f"gate {self.target}: conflict: {'; '.join(self.reasons)}")
+
 
 def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
     from pipeline import promotion
