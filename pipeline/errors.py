@@ -1,12 +1,22 @@
-"""Typed errors. The CLI maps each class to one exit code, in one place (pipeline.cli)."""
+"""Typed errors: the one source of exit codes and of what a retry can fix.
+
+Each class says its exit code and whether it is `transient` (a dependency that may come back:
+retried with backoff). The CLI maps a class to its code in one place (pipeline.cli), and the
+Argo workflows' retry expression is generated from `transient_exit_codes()`
+(workflows.common.transient_retry). `is_lm_unreachable` is the one test every stage uses to
+tell "the LM is not there" (stop, exit 4) from "one unusable answer" (count it as wrong).
+"""
 
 from __future__ import annotations
+
+import sys
 
 
 class PipelineError(Exception):
     """Base class: an expected failure with a message meant for the operator."""
 
     exit_code = 1
+    transient = False  # True: the same call may succeed later, so the step is retried
 
 
 class ConfigError(PipelineError):
@@ -23,6 +33,7 @@ class ServiceUnavailableError(PipelineError):
     """A dependency stayed unreachable after retries with backoff."""
 
     exit_code = 3
+    transient = True
 
 
 class PhoenixUnavailableError(ServiceUnavailableError):
@@ -57,3 +68,46 @@ class NotFoundError(PipelineError):
 
 class AlreadyExistsError(ConflictError):
     """A create-only write hit an existing object (artifacts are immutable)."""
+
+
+def error_classes() -> list[type[PipelineError]]:
+    """PipelineError and every subclass, base first."""
+    found: list[type[PipelineError]] = []
+    pending: list[type[PipelineError]] = [PipelineError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def transient_exit_codes() -> tuple[int, ...]:
+    """The exit codes a retry can fix, sorted. An exit code is transient or not, never both:
+    the workflow only sees the code."""
+    transient = {cls.exit_code for cls in error_classes() if cls.transient}
+    permanent = {cls.exit_code for cls in error_classes() if not cls.transient}
+    if transient & permanent:
+        raise TypeError(f"exit codes {sorted(transient & permanent)} are used by transient and permanent errors")
+    return tuple(sorted(transient))
+
+
+# DSPy's errors (dspy.utils.exceptions) that mean "the LM is not there for us" after DSPy's
+# own retries. pipeline.lm turns them into LMUnavailableError for every LM it builds; an LM
+# built elsewhere raises them as they are.
+DSPY_LM_UNREACHABLE = (
+    "LMTransportError", "LMTimeoutError", "LMServerError", "LMRateLimitError",
+    "LMAuthError", "LMBillingError", "LMUnsupportedModelError",
+)
+
+
+def dspy_unreachable_errors() -> tuple[type[BaseException], ...]:
+    """DSPy's "LM unreachable" classes, or () when DSPy is not loaded (then none of its errors
+    can be in flight, and this module stays free of the import)."""
+    module = sys.modules.get("dspy.utils.exceptions")
+    return () if module is None else tuple(getattr(module, name) for name in DSPY_LM_UNREACHABLE)
+
+
+def is_lm_unreachable(exc: BaseException) -> bool:
+    """The LM cannot be used at all (stop the stage, exit 4), as opposed to one unparseable or
+    wrong answer (a wrong answer)."""
+    return isinstance(exc, LMUnavailableError) or isinstance(exc, dspy_unreachable_errors())

@@ -298,11 +298,12 @@ def _raise_engine_error(model: str, error: dict[str, Any]) -> None:
 
 
 # After DSPy's own retries, these mean "the LM is not there for us", not "the request is wrong".
-def _unavailable_errors() -> tuple[type[Exception], ...]:
-    from dspy.utils import exceptions as e
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    import dspy.utils.exceptions  # noqa: F401  (loaded, so the list below can read it from sys.modules)
 
-    return (e.LMTransportError, e.LMTimeoutError, e.LMServerError, e.LMRateLimitError, e.LMAuthError,
-            e.LMBillingError, e.LMUnsupportedModelError)
+    from pipeline.errors import dspy_unreachable_errors  # the one list (pipeline.errors)
+
+    return dspy_unreachable_errors()
 
 
 class RemoteLM(dspy.LM):

@@ -33,6 +33,8 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from pipeline.errors import transient_exit_codes
+
 # The one place the step image is named. Never `:latest`: a run must be reproducible, and the
 # Helm chart overrides this tag from its values.
 DEFAULT_IMAGE = "ghcr.io/cogniverse/optimization:0.1.0"
@@ -181,14 +183,21 @@ def env() -> list[Env | ConfigMapEnv | SecretEnv]:
     ]
 
 
+def retry_expression() -> str:
+    """Argo's retry condition, generated from the error classes (pipeline.errors): pod errors
+    (eviction, node loss) and every exit code a `transient` error class uses — today 3 Phoenix,
+    4 LM, 5 object store, 8 search backend unreachable."""
+    codes = ", ".join(str(code) for code in transient_exit_codes())
+    return f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) in [{codes}]'
+
+
 def transient_retry(limit: int = 3) -> RetryStrategy:
-    """Retry what a retry can fix: pod errors (eviction, node loss) and the CLI's 'unreachable'
-    exit codes (3 Phoenix, 4 LM, 5 object store). Bad input (2), bugs (1), conflicts (6) and
-    missing objects (7) fail at once."""
+    """Retry what a retry can fix (`retry_expression`). Bad input (2), bugs (1), conflicts (6)
+    and missing objects (7) fail at once: a retry would only repeat them."""
     return RetryStrategy(
         limit=limit,
         retry_policy="Always",
-        expression='lastRetry.status == "Error" || asInt(lastRetry.exitCode) in [3, 4, 5]',
+        expression=retry_expression(),
         backoff=m.Backoff(duration="30s", factor=2, max_duration="15m"),
     )
 

@@ -133,6 +133,6 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any) -> tuple[list[dict
 
 
 def _is_unreachable(exc: Exception) -> bool:
-    from pipeline.errors import LMUnavailableError
+    from pipeline.errors import is_lm_unreachable
 
-    return isinstance(exc, LMUnavailableError) or type(exc).__name__ in {"APIConnectionError", "ServiceUnavailableError"}
+    return is_lm_unreachable(exc)

@@ -171,7 +171,9 @@ def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: 
             pred = program(**inputs)
             row = {"predicted": pred.recommended_agent, "confidence": float(pred.confidence), "error": None}
         except Exception as exc:  # an unparseable reply is a wrong answer, not a crash
-            if type(exc).__name__ in {"APIConnectionError", "LMUnavailableError"}:
+            from pipeline.errors import is_lm_unreachable
+
+            if is_lm_unreachable(exc):
                 raise
             row = {"predicted": None, "confidence": 0.0, "error": str(exc)[:300]}
         row["latency_s"] = round(time.perf_counter() - started, 4)

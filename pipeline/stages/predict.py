@@ -74,7 +74,9 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
                 answer = {"recommended_agent": pred.recommended_agent, "confidence": pred.confidence, "reasoning": pred.reasoning}
                 answered += 1
             except Exception as exc:  # one unparseable reply must not lose the other answers
-                if type(exc).__name__ in {"APIConnectionError", "LMUnavailableError"}:
+                from pipeline.errors import is_lm_unreachable
+
+                if is_lm_unreachable(exc):
                     raise
                 answer = {"recommended_agent": None, "error": str(exc)[:300]}
                 failed += 1

@@ -56,8 +56,6 @@ def _ask_llm(generator: Generator, candidates: list[ContentProfile], request: Sy
 
 def is_lm_outage(exc: BaseException) -> bool:
     """An LM that cannot be reached or is misconfigured fails the stage; a bad answer does not."""
-    from pipeline.errors import ConfigError, LMUnavailableError
+    from pipeline.errors import ConfigError, is_lm_unreachable
 
-    return isinstance(exc, (LMUnavailableError, ConfigError)) or type(exc).__name__ in {
-        "APIConnectionError", "AuthenticationError", "LMUnavailableError",
-    }
+    return isinstance(exc, ConfigError) or is_lm_unreachable(exc)
