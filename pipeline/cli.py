@@ -36,6 +36,27 @@ def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="module target: routing, or modality-<video|image|audio|document|text>")
 
 
+def _optimizer(value: str) -> str:
+    from pipeline.errors import ConfigError
+    from pipeline.optimizers import optimizer_choice  # light: no DSPy
+
+    try:
+        return optimizer_choice(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(value: str) -> int:
+    """A non-negative integer."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
+    return number
+
+
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes"):
@@ -66,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="all", help="comma-separated targets, a module name (all its targets), or 'all'")
     p.add_argument("--use-synthetic-data", type=_bool, default=False, metavar="true|false")
     p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--optimizer", type=_optimizer, default="auto",
+                   help="the optimizer each fan-out item trains with: auto (by trainset size), BootstrapFewShot, SIMBA, MIPROv2 or GEPA")
+    p.add_argument("--annotation-threshold", type=_count, default=0,
+                   help="enough_annotations is false when this run's annotate wrote fewer LLM annotations (unless forced)")
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
     _common(p)
@@ -175,7 +200,10 @@ def _cmd_plan(args: argparse.Namespace) -> Any:
 
     return plan.run(
         _context(args),
-        plan.PlanInputs(targets=resolve_targets(args.targets), use_synthetic_data=args.use_synthetic_data, force_training=args.force_training),
+        plan.PlanInputs(
+            targets=resolve_targets(args.targets), use_synthetic_data=args.use_synthetic_data, force_training=args.force_training,
+            optimizer=args.optimizer, annotation_threshold=args.annotation_threshold,
+        ),
     )
 
 

@@ -29,6 +29,16 @@ if TYPE_CHECKING:
     import dspy
 
 OPTIMIZERS: tuple[str, ...] = ("BootstrapFewShot", "SIMBA", "MIPROv2", "GEPA")
+AUTO = "auto"  # no forced optimizer: chosen by trainset size
+
+
+def optimizer_choice(value: str) -> str:
+    """`auto`, or the canonical name of an optimizer (any case); ConfigError otherwise."""
+    choices = {name.lower(): name for name in (AUTO, *OPTIMIZERS)}
+    name = choices.get(value.strip().lower())
+    if name is None:
+        raise ConfigError(f"unknown optimizer {value!r}: use {', '.join(choices.values())}")
+    return name
 
 BOOTSTRAP_MAX_ROUNDS = 3
 SIMBA_MAX_BSIZE = 32  # SIMBA's default mini-batch; it asserts bsize <= len(trainset)

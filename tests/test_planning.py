@@ -97,7 +97,7 @@ def test_cold_start_plan_uses_the_rules_and_says_so(tmp_path):
     assert 0 < video["diversity"] <= 1
     # the plan's JSON is the stage output; the fan-out list keeps its shape
     stored = ctx.store.get_json(f"{ctx.run_prefix}/plan/result.json")
-    assert stored["train"][0] == {"target": "routing", "use_synthetic": True, "strategy": "HYBRID"}
+    assert stored["train"][0] == {"target": "routing", "use_synthetic": True, "strategy": "HYBRID", "optimizer": "auto"}
     assert stored["decisions"][0]["context"]["real_sample_count"] == 30
 
 

@@ -252,4 +252,4 @@ def test_batch_plans_then_trains_only_what_the_plan_says(ctx, dummy_lm):
     assert {t.target for t in result.report.targets} == {"routing"}
     # the plan's fan-out list is what a workflow engine iterates over
     plan_result = ctx.store.get_json(f"{ctx.run_prefix}/plan/result.json")
-    assert plan_result["train"] == [{"target": "routing", "use_synthetic": False, "strategy": "PURE_REAL"}]
+    assert plan_result["train"] == [{"target": "routing", "use_synthetic": False, "strategy": "PURE_REAL", "optimizer": "auto"}]

@@ -34,6 +34,11 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from pipeline.errors import transient_exit_codes
+from pipeline.optimizers import AUTO, OPTIMIZERS
+
+# What a template input carrying the optimizer may hold: Argo refuses anything else, so such a
+# value is safe to compare inside a `when`.
+OPTIMIZER_CHOICES: tuple[str, ...] = (AUTO, *OPTIMIZERS)
 
 # The one place the step image is named. Never `:latest`: a run must be reproducible, and the
 # Helm chart overrides this tag from its values.
@@ -244,6 +249,12 @@ def report_artifact(name: str, filename: str) -> S3Artifact:
     )
 
 
+def enum_input(name: str, choices: tuple[str, ...]) -> Parameter:
+    """A template input Argo checks against `choices` (the only kind of string that may appear
+    in a `when`: a raw one could close the quotes and rewrite the condition)."""
+    return Parameter(name=name, enum=list(choices))
+
+
 def stage(
     name: str,
     args: list[str],
@@ -251,7 +262,7 @@ def stage(
     image: str,
     size: Size,
     deadline_s: int,
-    inputs: tuple[str, ...] = ("tenant-id",),
+    inputs: tuple[str | Parameter, ...] = ("tenant-id",),
     outputs: tuple[Parameter, ...] = (),
     artifacts: tuple[S3Artifact, ...] = (),
 ) -> Container:
@@ -262,7 +273,7 @@ def stage(
         image=image,
         command=[CLI],
         args=args,
-        inputs=[Parameter(name=i) for i in inputs] or None,
+        inputs=[i if isinstance(i, Parameter) else Parameter(name=i) for i in inputs] or None,
         outputs=[*outputs, *artifacts] or None,
         env=env(),
         env_from=[SecretEnvFrom(name=LLM_SECRET, optional=True)],

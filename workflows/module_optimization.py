@@ -16,9 +16,16 @@ Parameters → CLI flags:
   marks per target whether synthetic data is used (→ `train --use-synthetic`, `--strategy`).
   `synthesize` runs when use-synthetic-data is true and something is to be trained.
 - max-iterations → `train --max-iterations`; improvement-threshold → `gate --improvement-threshold`.
-- annotation-threshold: training is skipped (the fan-out does not run) when `annotate` wrote
-  fewer annotations than this, unless force-training; it is also skipped when the plan trains
+- annotation-threshold → `plan --annotation-threshold`: the plan compares it with what this
+  run's annotate committed (→ `enough-annotations`); training is skipped (the fan-out does not
+  run) when that is false, unless force-training; it is also skipped when the plan trains
   nothing (train-count 0). Report and record run regardless.
+
+`when` conditions read only enum-constrained parameters (optimizer-category,
+use-synthetic-data, the `optimizer` inputs) and outputs the plan validated (train-count,
+enough-annotations): a free-text parameter inside `when` could close its quotes and rewrite the
+condition (`x" == "x" || "y`). The optimizer reaches the per-target DAG through the plan's
+fan-out items, which the plan validated.
 
 Exit codes the steps act on (pipeline.errors): the "unreachable" ones are retried with backoff
 (common.transient_retry); everything else fails the step at once. A gate that lost a promotion
@@ -36,12 +43,10 @@ from hera.workflows import DAG, Parameter, Task, WorkflowTemplate
 
 from workflows import common as c
 
-AUTO = "auto"  # the optimizer input when the optimizer is chosen by trainset size
+AUTO = c.AUTO  # the optimizer input when the optimizer is chosen by trainset size
 
-ENOUGH_ANNOTATIONS = (
-    "({{inputs.parameters.annotated}} >= {{workflow.parameters.annotation-threshold}}"
-    ' || "{{workflow.parameters.force-training}}" == "true")'
-)
+# Outputs of the plan step, which validated its inputs (typed CLI arguments).
+ENOUGH_ANNOTATIONS = '"{{tasks.plan.outputs.parameters.enough-annotations}}" == "true"'
 SOMETHING_TO_TRAIN = "{{tasks.plan.outputs.parameters.train-count}} > 0"
 FINISHED = "({0}.Succeeded || {0}.Skipped || {0}.Failed)"
 
@@ -65,6 +70,8 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                 "min-confidence": "{{workflow.parameters.min-confidence}}",
             })
             Task(name="annotate", template="annotate", arguments=tenant, depends="harvest")
+            # `annotated` is shown on the optimize node; the plan reads the same count from the
+            # store to decide enough-annotations (a validated output, unlike a raw comparison).
             annotated = "{{tasks.annotate.outputs.parameters.annotated}}"
             Task(name="routing", template="optimize", depends="annotate",
                  when='"{{workflow.parameters.optimizer-category}}" == "routing"',
@@ -79,7 +86,8 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                  depends=f"{FINISHED.format('routing')} && {FINISHED.format('dspy')}")
         with DAG(
             name="optimize",
-            inputs=[Parameter(name=n) for n in ("tenant-id", "targets", "optimizer", "annotated")],
+            inputs=[Parameter(name="tenant-id"), Parameter(name="targets"), c.enum_input("optimizer", c.OPTIMIZER_CHOICES),
+                    Parameter(name="annotated")],
             parallelism=3,  # at most three training pods at a time
         ):
             tenant = {"tenant-id": "{{inputs.parameters.tenant-id}}"}
@@ -88,6 +96,8 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                 "targets": "{{inputs.parameters.targets}}",
                 "use-synthetic-data": "{{workflow.parameters.use-synthetic-data}}",
                 "force-training": "{{workflow.parameters.force-training}}",
+                "optimizer": "{{inputs.parameters.optimizer}}",
+                "annotation-threshold": "{{workflow.parameters.annotation-threshold}}",
             })
             Task(name="synthesize", template="synthesize", arguments=tenant, depends="plan",
                  when=f'{SOMETHING_TO_TRAIN} && {ENOUGH_ANNOTATIONS} && "{{{{workflow.parameters.use-synthetic-data}}}}" == "true"')
@@ -100,13 +110,16 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                     "target": "{{item.target}}",
                     "use-synthetic": "{{item.use_synthetic}}",
                     "strategy": "{{item.strategy}}",
-                    "optimizer": "{{inputs.parameters.optimizer}}",
+                    "optimizer": "{{item.optimizer}}",
                 },
             )
 
         with DAG(
             name="optimize-target",
-            inputs=[Parameter(name=n) for n in ("tenant-id", "target", "use-synthetic", "strategy", "optimizer")],
+            inputs=[
+                *(Parameter(name=n) for n in ("tenant-id", "target", "use-synthetic", "strategy")),
+                c.enum_input("optimizer", c.OPTIMIZER_CHOICES),
+            ],
         ):
             per_target = {
                 "tenant-id": "{{inputs.parameters.tenant-id}}",
@@ -143,12 +156,16 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
             "plan",
             [*c.run_args("plan"), "--targets", "{{inputs.parameters.targets}}",
              "--use-synthetic-data", "{{inputs.parameters.use-synthetic-data}}",
-             "--force-training", "{{inputs.parameters.force-training}}"],
+             "--force-training", "{{inputs.parameters.force-training}}",
+             "--optimizer", "{{inputs.parameters.optimizer}}",
+             "--annotation-threshold", "{{inputs.parameters.annotation-threshold}}"],
             image=image, size=c.SMALL, deadline_s=600,
-            inputs=("tenant-id", "targets", "use-synthetic-data", "force-training"),
+            inputs=("tenant-id", "targets", "use-synthetic-data", "force-training",
+                    c.enum_input("optimizer", c.OPTIMIZER_CHOICES), "annotation-threshold"),
             outputs=(
-                c.output("train", description="JSON list of {target, use_synthetic, strategy}: the fan-out"),
+                c.output("train", description="JSON list of {target, use_synthetic, strategy, optimizer}: the fan-out"),
                 c.output("train-count"),
+                c.output("enough-annotations", description="true when training may run: annotations >= annotation-threshold, or forced"),
             ),
         )
         c.stage(

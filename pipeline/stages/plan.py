@@ -9,6 +9,11 @@ meta-models after that (pipeline.planning.planner). Every decision says who made
 `force_training` turns a SKIP into training with the best strategy the data allows, and is
 recorded as forced.
 
+The result also carries what the workflow's conditions need, validated here rather than
+interpolated raw into an Argo `when`: each fan-out item's optimizer (`auto` = by trainset
+size), and `enough_annotations` (this run's annotate committed at least `annotation_threshold`
+LLM annotations, or training is forced).
+
 History: before deciding, the stage fills in the measured outcome of earlier runs' decisions
 (pipeline.planning.history); after committing, it appends this run's decisions. `feedback`
 does the former for one run right after its gates, so its outcome is on record even before
@@ -20,12 +25,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pipeline.config import MODALITIES
 from pipeline.datasets import labelled_data_hash, labelled_for_target
 from pipeline.errors import NotFoundError
 from pipeline.modules import parse_target
+from pipeline.optimizers import AUTO, optimizer_choice
 from pipeline.planning import history, planner
 from pipeline.planning.context import build_context, normalise
 from pipeline.planning.rules import USES_SYNTHETIC, Strategy
@@ -39,6 +45,8 @@ class PlanInputs(BaseModel):
     use_synthetic_data: bool = False
     force_training: bool = False
     synthetic_budget: int | None = None  # synthetic examples the run will request; default config.planning
+    optimizer: str = AUTO  # forced on every target, or auto
+    annotation_threshold: int = Field(default=0, ge=0)  # fewer annotations this run → enough_annotations false
 
 
 class TargetDecision(BaseModel):
@@ -63,6 +71,7 @@ class TrainItem(BaseModel):
     target: str
     use_synthetic: bool
     strategy: Strategy
+    optimizer: str = AUTO  # a name from pipeline.optimizers.OPTIMIZERS, or auto
 
 
 class HistoryStatus(BaseModel):
@@ -77,6 +86,8 @@ class PlanResult(BaseModel):
     train: list[TrainItem]
     train_count: int
     synthetic_allowed: bool = False
+    annotated: int = 0  # LLM annotations this run's annotate committed
+    enough_annotations: bool = True  # annotated >= the annotation threshold, or forced: train at all
     history: HistoryStatus = HistoryStatus()
     models: dict[str, planner.ModelStatus] = {}
 
@@ -98,6 +109,8 @@ def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
         _record(ctx, result)  # heals a crash between the commit and the history write
         return result
     cfg = ctx.config.planning
+    optimizer = optimizer_choice(inputs.optimizer)
+    annotated = int((ctx.output("annotate").committed() or {}).get("annotated") or 0)
     experiences = load_experiences(ctx)
     earlier = [e for e in history.load(ctx.store, ctx.tenant) if e.decision.run_id != ctx.run_id]
     backfilled = history.backfill(ctx.store, ctx.tenant, earlier)
@@ -129,7 +142,10 @@ def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
                           features=context.features(), models=models, explore_key=f"{ctx.tenant}/{ctx.run_id}/{target}")
         decision.context = context.model_dump()
         decisions.append(decision)
-    train = [TrainItem(target=d.target, use_synthetic=d.strategy in USES_SYNTHETIC, strategy=d.strategy) for d in decisions if d.train]
+    train = [
+        TrainItem(target=d.target, use_synthetic=d.strategy in USES_SYNTHETIC, strategy=d.strategy, optimizer=optimizer)
+        for d in decisions if d.train
+    ]
     status = HistoryStatus(
         decisions=len(earlier),
         measured=len(planner.measured(earlier)),
@@ -137,6 +153,7 @@ def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
         backfilled=backfilled,
     )
     result = PlanResult(decisions=decisions, train=train, train_count=len(train), synthetic_allowed=inputs.use_synthetic_data,
+                        annotated=annotated, enough_annotations=inputs.force_training or annotated >= inputs.annotation_threshold,
                         history=status, models=models.statuses)
     out.commit(result)
     committed = PlanResult.model_validate(out.committed())  # a concurrent attempt may have committed first
