@@ -2,8 +2,8 @@
 
 The schema is derived, not hand-written, from what it must agree with:
 - `config` from the pipeline's own model (pipeline/config.py PipelineConfig, minus `storage`,
-  which the chart derives from objectStore), plus the ranges the model does not state
-  (no negative thresholds, probabilities in [0, 1]);
+  which the chart derives from objectStore), its ranges included (the model's Field bounds:
+  one source for what the pipeline and the chart accept);
 - the WorkflowTemplate and CronWorkflow names and the workflow parameters from the Hera-rendered
   files in the chart's files/ (a parameter without a schema below fails the generation).
 Every object is closed (`additionalProperties: false`); maps constrain their values.
@@ -37,54 +37,13 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "optimizer-type": {"type": "string", "pattern": r"^[A-Za-z0-9,_-]+$"},
     "max-iterations": {"type": "integer", "minimum": 1},
     "use-synthetic-data": {"type": "boolean"},
-    "lookback-hours": {"type": "number", "exclusiveMinimum": 0},
+    "lookback-hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 8760},  # pipeline.cli.MAX_LOOKBACK_HOURS
     "min-confidence": {"type": "number", "minimum": 0, "maximum": 1},
     "force-training": {"type": "boolean"},
     "improvement-threshold": {"type": "number", "minimum": 0},
     "annotation-threshold": {"type": "integer", "minimum": 0},
-    "retention-days": {"type": "integer", "minimum": 1},
+    "retention-days": {"type": "integer", "minimum": 1, "maximum": 36500},  # pipeline.cli.MAX_RETENTION_DAYS
 }
-
-# Ranges PipelineConfig does not state: (model, field) → keywords. None = PipelineConfig itself.
-CONFIG_BOUNDS: dict[tuple[str | None, str], dict[str, Any]] = {
-    ("GateConfig", "improvement_threshold"): {"minimum": 0},
-    ("GateConfig", "min_heldout_examples"): {"minimum": 0},
-    ("GateConfig", "max_p_value"): {"minimum": 0, "maximum": 1},
-    (None, "annotation_confidence_threshold"): {"minimum": 0, "maximum": 1},
-    (None, "max_annotations_per_run"): {"minimum": 0},
-    (None, "retry_attempts"): {"minimum": 1},
-    (None, "retry_backoff_s"): {"minimum": 0},
-    ("TrainingConfig", "min_reward"): {"minimum": 0, "maximum": 1},
-    ("TrainingConfig", "heldout_fraction"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    ("TrainingConfig", "min_train_examples"): {"minimum": 1},
-    ("TrainingConfig", "max_bootstrapped_demos"): {"minimum": 0},
-    ("TrainingConfig", "max_labeled_demos"): {"minimum": 0},
-    ("OptimizerTiers", "bootstrap_below"): {"minimum": 0},
-    ("OptimizerTiers", "simba_below"): {"minimum": 0},
-    ("OptimizerTiers", "mipro_below"): {"minimum": 0},
-    ("RewardConfig", "search_quality_weight"): {"minimum": 0},
-    ("RewardConfig", "agent_success_weight"): {"minimum": 0},
-    ("RewardConfig", "user_satisfaction_weight"): {"minimum": 0},
-    ("RewardConfig", "time_penalty_per_second"): {"minimum": 0},
-    ("RewardConfig", "max_time_penalty"): {"minimum": 0},
-    ("PhoenixConfig", "timeout_s"): {"exclusiveMinimum": 0},
-    ("PhoenixConfig", "page_size"): {"minimum": 1},
-    ("LMSpec", "temperature"): {"minimum": 0},
-    ("LMSpec", "max_tokens"): {"minimum": 1},
-    ("LMSpec", "n_ctx"): {"minimum": 1},
-    ("LMSpec", "num_retries"): {"minimum": 0},
-    ("LMSpec", "timeout_s"): {"exclusiveMinimum": 0},
-    ("PlanningConfig", "min_history_decision"): {"minimum": 0},
-    ("PlanningConfig", "min_history_strategy"): {"minimum": 0},
-    ("PlanningConfig", "synthetic_budget"): {"minimum": 0},
-    ("PlanningConfig", "beneficial_improvement_pct"): {"minimum": 0},
-    ("PlanningConfig", "train_probability"): {"minimum": 0, "maximum": 1},
-    ("PlanningConfig", "max_abs_improvement_pct"): {"exclusiveMinimum": 0},
-    ("PlanningConfig", "never_trained_days"): {"minimum": 0},
-    ("VespaConfig", "timeout_s"): {"exclusiveMinimum": 0},
-    ("VespaConfig", "retry_backoff_s"): {"minimum": 0},
-}
-
 
 def cron_pattern() -> str:
     """A robfig/cron line as Argo accepts it: five fields (names for months and weekdays,
@@ -161,12 +120,6 @@ def config_definitions() -> tuple[dict[str, Any], dict[str, Any]]:
     root = clean({k: v for k, v in source.items() if k != "$defs"})
     del root["properties"]["storage"]
     root["description"] = "The pipeline configuration (PipelineConfig) without `storage`: the chart derives it from objectStore."
-    for (model, name), keywords in CONFIG_BOUNDS.items():
-        target = root if model is None else definitions[f"config.{model}"]
-        field = target["properties"][name]
-        if field.get("type") not in ("number", "integer"):
-            raise SystemExit(f"CONFIG_BOUNDS: {model}.{name} is not a number in PipelineConfig any more")
-        field.update(keywords)
     return root, definitions
 
 

@@ -2,7 +2,8 @@
 `run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
 
 Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
-or configuration, 3 Phoenix unreachable (or not answering as Phoenix), 4 LM unreachable,
+or configuration (out-of-range numbers, unreadable files, a corrupted stored object such as a
+program.json; the message names it), 3 Phoenix unreachable (or not answering as Phoenix), 4 LM unreachable,
 5 object store unreachable, 6 conflict (a concurrent promotion won: `gate` commits and prints
 its "conflict" result, then exits 6; or an immutable object exists), 7 not found, 8 the
 search backend (Vespa) unreachable.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import traceback
@@ -23,13 +25,118 @@ from pipeline.errors import PipelineError
 log = logging.getLogger("pipeline")
 
 
+MAX_LOOKBACK_HOURS = 8760.0  # one year: a longer window is a typo, and would overflow the clock
+MAX_RETENTION_DAYS = 36500.0  # a century: beyond it the cut-off date overflows
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+# --------------------------------------------------------------------- argument types
+# Each refuses a bad value at parse time: argparse names the flag and exits 2, before any work.
+def _number(kind: type = float, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
+    """A finite int/float within [low, high] (an open end excludes the bound itself)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    bounds = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        too_low = low is not None and (value < low or (low_open and value == low))
+        too_high = high is not None and (value > high or (high_open and value == high))
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be in {bounds}, got {text}")
+        return value
+
+    return parse
+
+
+_count = _number(int, low=0)
+_positive_int = _number(int, low=1)
+_probability = _number(low=0.0, high=1.0)
+_lookback_hours = _number(low=0.0, high=MAX_LOOKBACK_HOURS, low_open=True)
+_percent = _number(low=0.0)
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def _utc_time(value: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC. Far enough from year 1 that a lookback window
+    before it still exists."""
+    from datetime import timezone
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time such as 2026-12-01T00:00:00Z, got {value!r}") from None
+    parsed = parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    if parsed.year < 1971:
+        raise argparse.ArgumentTypeError(f"must be after 1971, got {value!r}")
+    return parsed
+
+
+def _text_file(value: str) -> str:
+    """A readable UTF-8 text file (JSON Lines inputs): checked whole, in chunks, before any work."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes before the chunk being decoded
+    try:
+        with open(value, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except FileNotFoundError:
+        raise argparse.ArgumentTypeError(f"{value}: no such file") from None
+    except IsADirectoryError:
+        raise argparse.ArgumentTypeError(f"{value} is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        # "near": exc.start counts within the chunk, which may follow up to 3 held-back bytes
+        raise argparse.ArgumentTypeError(f"{value} is not UTF-8 text ({exc.reason} near byte {offset + exc.start})") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value}: {exc.strerror or exc}") from None
+    return value
+
+
+def _output_path(value: str, *, directory: bool) -> str:
+    """A path the command may create (its nearest existing ancestor is a directory) and, if it
+    exists, of the right kind: checked before the work, not found out when writing after it."""
+    from pathlib import Path
+
+    path = Path(value)
+    if path.exists() and path.is_dir() != directory:
+        raise argparse.ArgumentTypeError(f"{value} is a {'file' if directory else 'directory'}, not a {'directory' if directory else 'file'}")
+    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: {ancestor} is a file, not a directory")
+    return value
+
+
+def _output_file(value: str) -> str:
+    return _output_path(value, directory=False)
+
+
+def _output_dir(value: str) -> str:
+    return _output_path(value, directory=True)
+
+
 def _common(parser: argparse.ArgumentParser, *, run: bool = True) -> None:
     parser.add_argument("--config", help="pipeline configuration (YAML); default $COGNIVERSE_CONFIG, else embedded defaults")
     parser.add_argument("--tenant", required=True, help="tenant id (DNS label: lowercase letters, digits, '-')")
     if run:
         parser.add_argument("--run-id", required=True, help="run id: names the immutable run prefix in the store")
-        parser.add_argument("--result-file", help="also write the small JSON result here")
-        parser.add_argument("--outputs-dir", help="also write each result field to its own file here (for Argo output parameters)")
+        parser.add_argument("--result-file", type=_output_file, help="also write the small JSON result here")
+        parser.add_argument("--outputs-dir", type=_output_dir,
+                            help="also write each result field to its own file here (for Argo output parameters)")
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -46,17 +153,6 @@ def _optimizer(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _count(value: str) -> int:
-    """A non-negative integer."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
-    return number
-
-
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes"):
@@ -68,19 +164,20 @@ def _bool(value: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cogniverse-optimize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log-level", default=os.environ.get("COGNIVERSE_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--log-level", type=_log_level, default=os.environ.get("COGNIVERSE_LOG_LEVEL", "WARNING"),
+                        help=f"{', '.join(LOG_LEVELS)} (default $COGNIVERSE_LOG_LEVEL, else WARNING)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("harvest", help="Phoenix routing spans → experiences with rewards")
     _common(p)
-    p.add_argument("--lookback-hours", type=float, default=24.0)
-    p.add_argument("--min-confidence", type=float, default=0.7, help="trust unannotated decisions at or above this confidence")
-    p.add_argument("--end-time", type=datetime.fromisoformat, help="window end (ISO 8601, UTC); default: the run's start")
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0, help=f"window length, (0, {MAX_LOOKBACK_HOURS:g}]")
+    p.add_argument("--min-confidence", type=_probability, default=0.7, help="trust unannotated decisions at or above this confidence, [0, 1]")
+    p.add_argument("--end-time", type=_utc_time, help="window end (ISO 8601, UTC); default: the run's start")
 
     p = sub.add_parser("annotate", help="LLM annotations for low-confidence decisions, written back to Phoenix")
     _common(p)
-    p.add_argument("--confidence-threshold", type=float, help="annotate decisions below this confidence (default 0.6)")
-    p.add_argument("--max-annotations", type=int, help="at most this many per run, lowest confidence first")
+    p.add_argument("--confidence-threshold", type=_probability, help="annotate decisions below this confidence, [0, 1] (default 0.6)")
+    p.add_argument("--max-annotations", type=_count, help="at most this many per run, lowest confidence first")
 
     p = sub.add_parser("plan", help="per module target: train or skip, and with which data strategy")
     _common(p)
@@ -94,13 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
     _common(p)
-    p.add_argument("--count", type=int, help="synthetic examples to generate per generator (default: content.synthetic_count)")
+    p.add_argument("--count", type=_count, help="synthetic examples to generate per generator (default: content.synthetic_count)")
 
     p = sub.add_parser("train", help="compile one module target's DSPy program")
     _common(p)
     _target(p)
-    p.add_argument("--optimizer", help="force BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default: by trainset size)")
-    p.add_argument("--max-iterations", type=int, default=100)
+    p.add_argument("--optimizer", type=_optimizer, help="force BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: by trainset size)")
+    p.add_argument("--max-iterations", type=_positive_int, default=100)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
     p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
 
@@ -109,12 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--candidate", default="run", help="run | production | unoptimized | <version>")
     p.add_argument("--baseline", default="production", help="run | production | unoptimized | <version>")
-    p.add_argument("--golden", help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
+    p.add_argument("--golden", type=_text_file, help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
 
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")
     _common(p)
     _target(p)
-    p.add_argument("--improvement-threshold", type=float, help="percent (default 5)")
+    p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
 
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
     _common(p)
@@ -126,20 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
     _common(p)
-    p.add_argument("--retention-days", type=float, default=30.0)
+    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=30.0)
     p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false")
 
     p = sub.add_parser("predict", help="answer queries with the production program")
     _common(p, run=False)
     _target(p)
-    p.add_argument("--input", required=True, help="JSON Lines with a 'query' per line")
-    p.add_argument("--output", required=True, help="JSON Lines answers")
+    p.add_argument("--input", required=True, type=_text_file, help="JSON Lines with a 'query' per line")
+    p.add_argument("--output", required=True, type=_output_file, help="JSON Lines answers")
     p.add_argument("--version", default="production", help="production | unoptimized | <version>")
 
     p = sub.add_parser("rollback", help="restore the previous production version")
     _common(p, run=False)
     _target(p)
-    p.add_argument("--to", type=int, help="a specific version from `history`")
+    p.add_argument("--to", type=_positive_int, help="a specific version from `history`")
 
     p = sub.add_parser("history", help="production versions of a module target, newest first")
     _common(p, run=False)
@@ -149,16 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, run=False)
     p.add_argument("--run-id", help="default: batch-<UTC timestamp>")
     p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all'")
-    p.add_argument("--lookback-hours", type=float, default=24.0)
-    p.add_argument("--min-confidence", type=float, default=0.7)
-    p.add_argument("--max-annotations", type=int)
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0)
+    p.add_argument("--min-confidence", type=_probability, default=0.7)
+    p.add_argument("--max-annotations", type=_count)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--synthetic-count", type=int, help="default: content.synthetic_count")
-    p.add_argument("--optimizer")
-    p.add_argument("--max-iterations", type=int, default=100)
-    p.add_argument("--improvement-threshold", type=float)
+    p.add_argument("--synthetic-count", type=_count, help="default: content.synthetic_count")
+    p.add_argument("--optimizer", type=_optimizer)
+    p.add_argument("--max-iterations", type=_positive_int, default=100)
+    p.add_argument("--improvement-threshold", type=_percent)
     p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--result-file")
+    p.add_argument("--result-file", type=_output_file)
     return parser
 
 
@@ -175,11 +272,22 @@ def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
 
 
 def _emit(result: Any, args: argparse.Namespace) -> None:
+    from pipeline.errors import ConfigError
     from pipeline.stages.base import write_outputs_dir, write_result_file
 
     print(result.model_dump_json(indent=2))
-    write_result_file(getattr(args, "result_file", None), result)
-    write_outputs_dir(getattr(args, "outputs_dir", None), result)
+    try:
+        write_result_file(getattr(args, "result_file", None), result)
+        write_outputs_dir(getattr(args, "outputs_dir", None), result)
+    except OSError as exc:  # e.g. no permission; the result itself is committed in the store
+        raise ConfigError(f"cannot write the result to {exc.filename}: {exc.strerror or exc}") from exc
+
+
+def _forced(optimizer: str | None) -> str | None:
+    """`auto` (or nothing) means: chosen by trainset size."""
+    from pipeline.optimizers import AUTO
+
+    return None if optimizer in (None, AUTO) else optimizer
 
 
 def _cmd_harvest(args: argparse.Namespace) -> Any:
@@ -219,7 +327,7 @@ def _cmd_train(args: argparse.Namespace) -> Any:
     return train.run(
         _context(args),
         train.TrainInputs(
-            target=args.target, optimizer=args.optimizer, max_iterations=args.max_iterations,
+            target=args.target, optimizer=_forced(args.optimizer), max_iterations=args.max_iterations,
             use_synthetic=args.use_synthetic, strategy=args.strategy,
         ),
     )
@@ -312,7 +420,7 @@ def _cmd_batch(args: argparse.Namespace) -> Any:
             max_annotations=args.max_annotations,
             use_synthetic=args.use_synthetic,
             synthetic_count=args.synthetic_count,
-            optimizer=args.optimizer,
+            optimizer=_forced(args.optimizer),
             max_iterations=args.max_iterations,
             improvement_threshold=args.improvement_threshold,
             force_training=args.force_training,

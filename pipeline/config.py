@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -27,7 +27,10 @@ MODALITIES: tuple[str, ...] = ("video", "image", "audio", "document", "text")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos; NaN and infinity compare false with every bound, so a `.nan`
+    # would slip past each range below and switch a check off.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
 
 
 class LMSpec(_Strict):
@@ -39,13 +42,13 @@ class LMSpec(_Strict):
     model: str
     api_base: str | None = None
     api_key_env: str | None = None  # name of the env var holding the key, never the key
-    temperature: float = 0.0
-    max_tokens: int = 256
-    n_ctx: int = 4096  # in-process models only
-    n_threads: int | None = None  # in-process models only; None = all cores
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int = Field(default=256, ge=1)
+    n_ctx: int = Field(default=4096, ge=1)  # in-process models only
+    n_threads: int | None = Field(default=None, ge=1)  # in-process models only; None = all cores
     chat_format: str | None = None  # in-process models only, e.g. "gemma"; None = the file's template
-    num_retries: int = 3
-    timeout_s: float = 120.0
+    num_retries: int = Field(default=3, ge=0)
+    timeout_s: float = Field(default=120.0, gt=0.0)
 
 
 class LLMConfig(_Strict):
@@ -67,8 +70,8 @@ class PhoenixConfig(_Strict):
     endpoint: str = "http://127.0.0.1:6006"
     project_pattern: str = "cogniverse-{tenant}"
     api_key_env: str | None = None
-    timeout_s: float = 30.0
-    page_size: int = 1000  # spans per request; harvest slices time so nothing is truncated
+    timeout_s: float = Field(default=30.0, gt=0.0)
+    page_size: int = Field(default=1000, ge=1, le=1000)  # spans per request (Phoenix's maximum); cursor-paged, nothing is truncated
 
     def project_for(self, tenant: str) -> str:
         return self.project_pattern.format(tenant=tenant)
@@ -89,48 +92,63 @@ class RewardConfig(_Strict):
     """reward = w_q·search_quality + w_s·agent_success + w_u·user_satisfaction − time penalty.
     When satisfaction is missing the other two weights are renormalised to sum to the total."""
 
-    search_quality_weight: float = 0.4
-    agent_success_weight: float = 0.3
-    user_satisfaction_weight: float = 0.3
-    time_penalty_per_second: float = 0.02
-    max_time_penalty: float = 0.2
+    search_quality_weight: float = Field(default=0.4, ge=0.0)
+    agent_success_weight: float = Field(default=0.3, ge=0.0)
+    user_satisfaction_weight: float = Field(default=0.3, ge=0.0)
+    time_penalty_per_second: float = Field(default=0.02, ge=0.0)
+    max_time_penalty: float = Field(default=0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "RewardConfig":
+        # Without a rating the reward is scaled by (all weights) / (quality + success weights).
+        if self.search_quality_weight + self.agent_success_weight <= 0:
+            raise ValueError("search_quality_weight + agent_success_weight must be > 0")
+        return self
 
 
 class OptimizerTiers(_Strict):
     """Trainset size → optimizer (seed defaults): < bootstrap_below → BootstrapFewShot,
     < simba_below → SIMBA, < mipro_below → MIPROv2, else GEPA."""
 
-    bootstrap_below: int = 100
-    simba_below: int = 500
-    mipro_below: int = 1000
+    bootstrap_below: int = Field(default=100, ge=0)
+    simba_below: int = Field(default=500, ge=0)
+    mipro_below: int = Field(default=1000, ge=0)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "OptimizerTiers":
+        if not self.bootstrap_below <= self.simba_below <= self.mipro_below:
+            raise ValueError("tiers must be ascending: bootstrap_below <= simba_below <= mipro_below")
+        return self
 
 
 class TrainingConfig(_Strict):
-    min_reward: float = 0.6  # real experiences below this reward are not used as positives
-    heldout_fraction: float = 0.3
-    min_train_examples: int = 8
-    max_bootstrapped_demos: int = 4
-    max_labeled_demos: int = 8
+    min_reward: float = Field(default=0.6, ge=0.0, le=1.0)  # real experiences below this reward are not used as positives
+    heldout_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)  # 0 leaves the gate nothing to test on, 1 nothing to train on
+    min_train_examples: int = Field(default=8, ge=1)
+    max_bootstrapped_demos: int = Field(default=4, ge=0)
+    max_labeled_demos: int = Field(default=8, ge=0)
     seed: int = 13
     tiers: OptimizerTiers = OptimizerTiers()
 
 
 class GateConfig(_Strict):
-    improvement_threshold: float = 5.0  # percent, relative change of the primary metric
-    min_heldout_examples: int = 30
-    max_p_value: float = 0.2  # one-sided exact McNemar test on the paired held-out answers
+    # Ranges that keep each check meaningful: a p-value limit above 1, or a minimum of 0
+    # examples, would silently switch that check off.
+    improvement_threshold: float = Field(default=5.0, ge=0.0)  # percent, relative change of the primary metric
+    min_heldout_examples: int = Field(default=30, ge=1)
+    max_p_value: float = Field(default=0.2, gt=0.0, le=1.0)  # one-sided exact McNemar test on the paired held-out answers
 
 
 class MetaModelParams(_Strict):
     """XGBoost settings of the planning meta-models. Histories are small (tens to hundreds of
     records): shallow trees and few rounds, one thread so a plan step stays cheap."""
 
-    n_estimators: int = 40  # boosting rounds
-    max_depth: int = 3
-    learning_rate: float = 0.3
-    min_child_weight: float = 1.0
+    n_estimators: int = Field(default=40, ge=1)  # boosting rounds
+    max_depth: int = Field(default=3, ge=1)
+    learning_rate: float = Field(default=0.3, gt=0.0, le=1.0)
+    min_child_weight: float = Field(default=1.0, ge=0.0)
     seed: int = 7
-    nthread: int = 1
+    nthread: int = Field(default=1, ge=1)
 
 
 class PlanningConfig(_Strict):
@@ -138,16 +156,16 @@ class PlanningConfig(_Strict):
     holds enough decisions with a measured outcome; then XGBoost meta-models trained from that
     history decide (and are retrained whenever the history grew)."""
 
-    min_history_decision: int = 10  # measured records before TrainingDecisionModel decides (seed: 10)
-    min_history_strategy: int = 20  # measured records before TrainingStrategyModel decides (seed: 20)
-    beneficial_improvement_pct: float = 5.0  # a training "helped" at this measured improvement (the gate's default)
-    train_probability: float = 0.5  # the decision model trains when P(helped) is at least this
+    min_history_decision: int = Field(default=10, ge=1)  # measured records before TrainingDecisionModel decides (seed: 10)
+    min_history_strategy: int = Field(default=20, ge=1)  # measured records before TrainingStrategyModel decides (seed: 20)
+    beneficial_improvement_pct: float = Field(default=5.0, ge=0.0)  # a training "helped" at this measured improvement (the gate's default)
+    train_probability: float = Field(default=0.5, ge=0.0, le=1.0)  # the decision model trains when P(helped) is at least this
     # Share of the decision model's skips trained anyway (picked by a hash of run and target, so a
     # re-run decides the same): without it the history never measures what the model skips.
     exploration_rate: float = Field(default=0.1, ge=0.0, le=1.0)
-    max_abs_improvement_pct: float = 100.0  # measured improvements are clipped to ± this for the regressor
-    synthetic_budget: int = 40  # synthetic examples a run requests (synthesize's default count)
-    never_trained_days: float = 365.0  # days_since_last_training of a target never trained
+    max_abs_improvement_pct: float = Field(default=100.0, gt=0.0)  # measured improvements are clipped to ± this for the regressor
+    synthetic_budget: int = Field(default=40, ge=0)  # synthetic examples a run requests (synthesize's default count)
+    never_trained_days: float = Field(default=365.0, ge=0.0)  # days_since_last_training of a target never trained
     model: MetaModelParams = MetaModelParams()
 
 
@@ -195,9 +213,9 @@ class VespaConfig(_Strict):
     slices: int = Field(default=16, ge=1)  # visit: slices the corpus is split into
     page_size: int = Field(default=100, ge=1)  # visit: wantedDocumentCount per request
     schemas: dict[str, VespaSchemaConfig] = Field(default_factory=dict)  # empty = the five known schemas
-    timeout_s: float = 10.0  # per HTTP request
+    timeout_s: float = Field(default=10.0, gt=0.0)  # per HTTP request
     retry_attempts: int = Field(default=4, ge=1)  # connection errors, 429 and 5xx; then BackendUnavailableError
-    retry_backoff_s: float = 1.0  # doubles after each failed attempt
+    retry_backoff_s: float = Field(default=1.0, ge=0.0)  # doubles after each failed attempt
     token_env: str | None = None  # env var holding a Vespa Cloud data-plane token, never the token
     cert_path: str | None = None  # mTLS data-plane certificate (PEM file, e.g. a mounted Secret)
     key_path: str | None = None  # its private key (PEM file)
@@ -227,10 +245,10 @@ class PipelineConfig(_Strict):
     gate: GateConfig = GateConfig()
     content: ContentConfig = ContentConfig()
     planning: PlanningConfig = PlanningConfig()
-    annotation_confidence_threshold: float = 0.6
-    max_annotations_per_run: int = 200  # lowest confidence first; the rest wait for the next run
-    retry_attempts: int = 4
-    retry_backoff_s: float = 1.0
+    annotation_confidence_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    max_annotations_per_run: int = Field(default=200, ge=0)  # lowest confidence first; the rest wait for the next run
+    retry_attempts: int = Field(default=4, ge=1)
+    retry_backoff_s: float = Field(default=1.0, ge=0.0)
 
 
 # Env overrides for what differs between a laptop and a cluster; the rest goes in the file.
@@ -268,9 +286,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     import yaml  # YAML is a superset of JSON: one parser for both
 
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"configuration file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"configuration file {path} is a directory") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
     if loaded is None:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import AlreadyExistsError, ConflictError, NotFoundError
+from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError
 from pipeline.layout import check_name, run_prefix, stage_prefix
 from pipeline.storage import ObjectStore
 from pipeline.tenant import validate_tenant_id
@@ -103,13 +103,30 @@ class StageOutput:
 
 
 def read_parquet(store: ObjectStore, key: str) -> list[dict[str, Any]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(store.get(key))).to_pylist()
+    try:
+        return pq.read_table(io.BytesIO(store.get(key))).to_pylist()
+    except pa.ArrowException as exc:  # a corrupted stored object: exit 2, naming it
+        raise ConfigError(f"{store.describe(key)} is not a readable Parquet file: {exc}") from exc
 
 
 def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in store.get(key).decode().splitlines() if line.strip()]
+    """Rows of a stored JSON Lines object; a corrupted one is a ConfigError naming key and line."""
+    try:
+        text = store.get(key).decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{store.describe(key)} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{store.describe(key)}, line {number}: not JSON ({exc.msg})") from exc
+    return rows
 
 
 def write_outputs_dir(path: str | None, result: BaseModel) -> None:

@@ -182,6 +182,11 @@ def load_program(store: Any, module_name: str, artifact_prefix: str) -> Any:
     """A fresh program of the module with the saved JSON state loaded into it."""
     spec = load_module(module_name)
     program = spec.program_factory()
-    state = json.loads(store.get(f"{artifact_prefix}/{PROGRAM_FILE}"))
-    program.load_state(state)
+    key = f"{artifact_prefix}/{PROGRAM_FILE}"
+    try:
+        program.load_state(json.loads(store.get(key)))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # A corrupted artifact is bad input (exit 2), like a malformed production record.
+        what = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"{store.describe(key)} is not a valid {module_name} program state ({what})") from exc
     return program
