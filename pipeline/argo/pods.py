@@ -144,12 +144,12 @@ class PodsMixin:
         cwd = body.get("workingDir") or None
         if cwd is not None and not os.path.isdir(cwd):
             raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
-        argv = [str(a) for a in body["command"]]
-        if kind == "script":  # Argo runs `command + [file with source] + args`
+        argv = [str(a) for a in body["command"]] + [str(a) for a in body.get("args") or []]
+        if kind == "script":  # Argo appends the source file after args, mode 0755 (executor StageFiles)
             script = node_dir / "script"
             script.write_text(body["source"])
+            script.chmod(0o755)
             argv.append(str(script))
-        argv += [str(a) for a in body.get("args") or []]
         executable = process.find_command(argv[0], env, cwd)
         if executable is None:
             raise NodeFailure(

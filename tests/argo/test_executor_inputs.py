@@ -190,3 +190,13 @@ def test_workflow_and_its_template_in_one_multi_document_file(tmp_path: Path) ->
     chosen = run_fixture(str(both), tmp_path, parameters={"dir": str(tmp_path)}, name="greeting-template")
     assert chosen.name.startswith("greeting-template-")
     assert (tmp_path / "greeting").read_text().startswith("default routing greeting-template-")
+
+
+def test_script_file_is_executable_and_follows_the_args(tmp_path: Path) -> None:
+    result = run_fixture("script-args.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    # command + args + [script]: `sh -c CMD first second <script>` sees $0=first $1=second $2=script.
+    assert node(result, "with-args")["outputs"]["result"] == "argv: first second\nsourced"
+    # `env <script>` executes the file itself: it needs its execute bit, as Argo gives it (0755).
+    assert node(result, "executable")["outputs"]["result"] == "ran as a program"
