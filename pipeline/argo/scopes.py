@@ -31,7 +31,7 @@ def outcome_scope(prefix: str, outcomes: dict[str, Outcome]) -> tuple[dict[str, 
                     for p in unit_params:
                         per_name.setdefault(p["name"], []).append(p["value"])
                 if "result" in unit.outputs:
-                    results.append(json_or_string(unit.outputs["result"]))
+                    results.append(result_item(unit.outputs["result"]))
             scope[f"{key}.outputs.parameters"] = compact(maps)
             scope[f"{key}.outputs.result"] = compact(results)
             for param_name, values in per_name.items():
@@ -114,11 +114,14 @@ def _skipped_anyway(task: dict[str, Any]) -> bool:
         return False
 
 
-def json_or_string(text: str) -> Any:
+def result_item(text: str) -> Any:
+    """One loop item's stdout in an aggregated `outputs.result`: a JSON object stays an object
+    (Argo unmarshals it as a map item), anything else is the string itself."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         return text
+    return value if isinstance(value, dict) else text
 
 
 def compact(value: Any) -> str:
@@ -126,11 +129,6 @@ def compact(value: Any) -> str:
 
 
 def aggregate(values: list[str]) -> str:
-    """Argo's aggregatedJsonValueList: a JSON list of the values, parsed when all are JSON."""
-    parsed = []
-    for value in values:
-        try:
-            parsed.append(json.loads(value))
-        except json.JSONDecodeError:
-            return compact(values)
-    return compact(parsed)
+    """`<node>.outputs.parameters.<name>` over a loop: Argo marshals the list of the values as
+    written, strings all (`["1","2"]`, never `[1,2]`)."""
+    return compact(values)

@@ -40,7 +40,7 @@ def test_loops_param_result(tmp_path: Path) -> None:
     group = node(result, "[1]")
     assert len(group["children"]) == 3
     # steps.sleep.outputs.result aggregates the loop's stdout as a JSON list.
-    assert json.loads(node(result, "total")["outputs"]["result"]) == [0.1, 0.2, 0.3]
+    assert json.loads(node(result, "total")["outputs"]["result"]) == ["0.1", "0.2", "0.3"]
 
 
 def test_loops_over_maps(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_outputs_dir_is_remapped_per_node_and_defaults_fill_gaps(tmp_path: Path)
     assert not Path("/tmp/outputs/improvement").exists() or Path("/tmp/outputs/improvement").read_text() not in ("7", "3", "12")
     assert node(result, "gate")["phase"] == "Skipped"
     globals_ = {p["name"]: p["value"] for p in result.status["status"]["outputs"]["parameters"]}
-    assert json.loads(globals_["improvements"]) == [7, 3, 12]
+    assert json.loads(globals_["improvements"]) == ["7", "3", "12"]
     assert globals_["deployed"] == "no"
 
 
@@ -157,3 +157,14 @@ def test_a_steps_template_output_comes_from_its_steps(tmp_path: Path) -> None:
 
     assert result.phase == "Succeeded", result.message
     assert output(result.status["status"]["nodes"]["output-parameter"], "said") == "hello world"
+
+
+def test_aggregated_outputs_are_lists_of_strings(tmp_path: Path) -> None:
+    result = run_fixture("aggregated-outputs.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    numbers, results = node(result, "show")["outputs"]["result"].split(" ", 1)
+    # Argo's processAggregateNodeOutputs: parameters are json.Marshal([]string) ...
+    assert json.loads(numbers) == ["1", "2", "3", "4"]
+    # ... and a result is kept as a string unless it is a JSON object.
+    assert json.loads(results) == ["1", "2", {"n": 3}, {"n": 4}]
