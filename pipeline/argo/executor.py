@@ -35,10 +35,9 @@ from typing import IO, Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.argo import loader, mutex
+from pipeline.argo import exprlang, loader, mutex
 from pipeline.argo.expressions import (
     ExpressionError,
-    RetryExpression,
     evaluate_when,
     first_unresolved,
     param_string,
@@ -183,8 +182,9 @@ class Executor(PodsMixin, GraphMixin):
             "workflow.mainEntrypoint": str(wf.spec.get("entrypoint", "")),
             "workflow.creationTimestamp": rfc3339(created) or "",
             "workflow.creationTimestamp.RFC3339": rfc3339(created) or "",
-            "workflow.parameters": json.dumps([{"name": k, "value": v} for k, v in wf.parameters.items()], separators=(",", ":")),
-            "workflow.parameters.json": json.dumps(wf.parameters, separators=(",", ":")),
+            # Both are json.Marshal(spec.arguments.parameters) in Argo: a list of {name, value, ...}.
+            "workflow.parameters": self._parameters_json(),
+            "workflow.parameters.json": self._parameters_json(),
             "workflow.labels.json": json.dumps(wf.labels, separators=(",", ":")),
             "workflow.annotations.json": json.dumps(wf.annotations, separators=(",", ":")),
             "workflow.duration": f"{time.monotonic() - self._started:.3f}",
@@ -210,6 +210,14 @@ class Executor(PodsMixin, GraphMixin):
             scope["workflow.status"] = self._main_phase or RUNNING
             scope["workflow.failures"] = json.dumps(self.status.failures(), separators=(",", ":"))
         return scope
+
+    def _parameters_json(self) -> str:
+        declared = {p.get("name"): p for p in (self.wf.spec.get("arguments") or {}).get("parameters") or []}
+        entries = []
+        for name, value in self.wf.parameters.items():
+            entry = {key: item for key, item in declared.get(name, {}).items() if key not in ("value", "valueFrom")}
+            entries.append({**entry, "name": name, "value": value})
+        return json.dumps(entries, separators=(",", ":"))
 
     def _workflow_artifacts(self) -> dict[str, dict[str, Any]]:
         """spec.arguments.artifacts, handed to the entrypoint (and exit handler) by name."""
@@ -310,7 +318,7 @@ class Executor(PodsMixin, GraphMixin):
         retry.inputs = bound.to_json()
         try:
             limit = loader.parse_int(strategy["limit"], f"{path}.limit") if "limit" in strategy else None
-            expression = RetryExpression(strategy["expression"]) if "expression" in strategy else None
+            expression = exprlang.Expression(str(strategy["expression"])) if "expression" in strategy else None
             # Argo ≥ 3.5: with an expression and no policy, only the expression decides.
             policy = strategy.get("retryPolicy") or ("Always" if expression is not None else "OnFailure")
             backoff = strategy.get("backoff") or {}
@@ -344,7 +352,10 @@ class Executor(PodsMixin, GraphMixin):
                     "message": child.message,
                 }
                 try:
-                    retryable = expression.evaluate({"lastRetry": last_retry})
+                    verdict = expression.evaluate({"lastRetry": last_retry})
+                    if not isinstance(verdict, bool):
+                        raise ExpressionError(f"gave {verdict!r}, not a boolean")
+                    retryable = verdict
                 except ExpressionError as exc:
                     message = f"{child.message}; {path}.expression: {exc}"
                     break

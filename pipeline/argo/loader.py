@@ -19,12 +19,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from pipeline.argo import fields
+from pipeline.argo import exprlang, fields
 from pipeline.argo.expressions import (
-    EXPRESSION_TAG,
+    TAG,
     DependsExpr,
     ExpressionError,
-    RetryExpression,
     dependencies_expr,
     param_string,
     parse_depends,
@@ -228,7 +227,7 @@ def load(
         where = f"{origin.where()} (via {where}.workflowTemplateRef): spec"
     if entrypoint:
         spec["entrypoint"] = entrypoint
-    _check_no_expression_tags(spec, where)
+    check_expression_tags(spec, where)
 
     configmap_values = {key: read_key_values(path, kind="configmap") for key, path in (configmaps or {}).items()}
     secret_values = {key: read_key_values(path, kind="secret") for key, path in (secrets or {}).items()}
@@ -311,17 +310,23 @@ def _resolve_template_ref(spec: dict[str, Any], library: list[Source], where: st
     return merged, matches[0]
 
 
-def _check_no_expression_tags(value: Any, path: str) -> None:
+def check_expression_tags(value: Any, path: str) -> None:
+    """Parse every `{{=...}}` tag now, so an expression the local evaluator cannot run exactly
+    (a closure, an unsupported function) is refused before anything starts."""
     if isinstance(value, str):
-        if EXPRESSION_TAG.search(value):
-            raise WorkflowLoadError(f"{path}: expression tags '{{{{=...}}}}' are not supported by the local executor")
+        for match in TAG.finditer(value):
+            if match.group(1).startswith("="):
+                try:
+                    exprlang.Expression(match.group(1)[1:])
+                except ExpressionError as exc:
+                    raise WorkflowLoadError(f"{path}: {exc}") from exc
     elif isinstance(value, list):
         for index, item in enumerate(value):
             label = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else index
-            _check_no_expression_tags(item, f"{path}[{label}]")
+            check_expression_tags(item, f"{path}[{label}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_no_expression_tags(item, f"{path}.{key}")
+            check_expression_tags(item, f"{path}.{key}")
 
 
 def _index_templates(spec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
@@ -684,9 +689,10 @@ def _check_retry(strategy: dict[str, Any], path: str) -> None:
     for key in ("duration", "maxDuration", "cap"):
         if key in backoff and not _has_tag(backoff[key]):
             parse_duration(backoff[key], f"{path}.backoff.{key}")
-    if "expression" in strategy:
+    # An expression with `{{inputs...}}` in it is parsed after substitution, when the node runs.
+    if "expression" in strategy and not _has_tag(strategy["expression"]):
         try:
-            RetryExpression(strategy["expression"])
+            exprlang.Expression(str(strategy["expression"]))
         except ExpressionError as exc:
             raise WorkflowLoadError(f"{path}.expression: {exc}") from exc
     if "factor" in backoff and not _has_tag(backoff["factor"]):

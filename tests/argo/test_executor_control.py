@@ -176,3 +176,11 @@ def test_retry_stops_when_the_backoff_would_pass_max_duration(tmp_path: Path) ->
     retry = result.status["status"]["nodes"]["retry-backoff"]
     assert len(retry["children"]) == 1
     assert retry["message"] == "Backoff would exceed max duration limit (Error (exit code 1))"
+
+
+def test_retry_expression_reads_inputs_substituted_first(tmp_path: Path) -> None:
+    result = run_fixture("retry-expression-inputs.yaml", tmp_path, parameters={"dir": str(tmp_path), "codes": "3, 3, 1, 0"})
+
+    assert result.phase == "Failed"
+    # 3 and 3 are retried (== inputs.parameters.retry-on), 1 is not.
+    assert (tmp_path / "attempts").read_text() == "3"
