@@ -4,8 +4,8 @@
   `pipeline.argo.exprlang`).
 - `when`: Argo hands the substituted string to govaluate after turning every bare word into a
   string literal, so `{{x}} == train` compares strings, `5 > 3` numbers, `true` is a boolean.
-  Supported: `== != < > <= >= =~ !~`, `&& || !`, unary `-`, parentheses, quoted strings,
-  numbers, booleans. Anything else (arithmetic, ternaries, functions) raises `ExpressionError`.
+  Supported: `== != < > <= >= =~ !~`, `in (a, b, ...)`, `&& || !`, unary `-`, parentheses,
+  quoted strings, numbers, booleans. Anything else (arithmetic, ternaries, functions) raises `ExpressionError`.
 - `retryStrategy.expression`: expr-lang, like every `{{=...}}` (`pipeline.argo.exprlang`).
 - `depends`: `task`, `task.Succeeded|Failed|Errored|Skipped|Omitted|Daemoned|AnySucceeded|
   AllFailed` combined with `&& || !` and parentheses; a bare `task` means
@@ -128,14 +128,14 @@ _WHEN_TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+)
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<op>==|!=|<=|>=|=~|!~|&&|\|\||[<>!()\-])
+      | (?P<op>==|!=|<=|>=|=~|!~|&&|\|\||[<>!(),\-])
       | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
       | (?P<bad>\S)
     )""",
     re.VERBOSE,
 )
 
-Value = Union[bool, float, str]
+Value = Union[bool, float, str, tuple]
 
 
 def _when_tokens(text: str) -> list[tuple[str, Any]]:
@@ -153,6 +153,8 @@ def _when_tokens(text: str) -> list[tuple[str, Any]]:
             tokens.append(("value", float(raw)))
         elif kind == "string":
             tokens.append(("value", _unquote(raw)))
+        elif kind == "word" and raw == "in":
+            tokens.append(("op", "in"))  # govaluate's membership operator: `x in (1, 10)`
         elif kind == "word":
             # govaluate parses booleans; every other bare word Argo turns into a string.
             tokens.append(("value", {"true": True, "false": False}.get(raw, raw)))
@@ -172,7 +174,7 @@ def _unquote(raw: str) -> str:
 class _WhenParser:
     """Recursive descent with govaluate's precedence: `||` < `&&` < comparison < prefix."""
 
-    _COMPARISONS = ("==", "!=", "<", ">", "<=", ">=", "=~", "!~")
+    _COMPARISONS = ("==", "!=", "<", ">", "<=", ">=", "=~", "!~", "in")
 
     def __init__(self, tokens: list[tuple[str, Any]]) -> None:
         self.tokens = tokens
@@ -237,10 +239,14 @@ class _WhenParser:
             return value
         if value == "(":
             inner = self._or()
+            items = [inner]
+            while self._peek_op() == ",":  # govaluate's array literal, the right side of `in`
+                self.index += 1
+                items.append(self._or())
             if self._peek_op() != ")":
                 raise ExpressionError("missing ')'")
             self.index += 1
-            return inner
+            return inner if len(items) == 1 else tuple(items)
         raise ExpressionError(f"unexpected {self._describe((kind, value))}")
 
     @staticmethod
@@ -258,6 +264,12 @@ def _require_bool(value: Value, op: str) -> bool:
 
 
 def _compare(op: str, left: Value, right: Value) -> bool:
+    if op == "in":
+        if not isinstance(right, tuple):
+            right = (right,)
+        return any(type(left) is type(item) and left == item for item in right)
+    if isinstance(left, tuple) or isinstance(right, tuple):
+        raise ExpressionError(f"a list ({', '.join(map(repr, left if isinstance(left, tuple) else right))}) is only valid after 'in'")
     if op in ("==", "!="):
         # govaluate compares typed values: the string "1" is not the number 1, true is not 1.
         equal = type(left) is type(right) and left == right

@@ -40,6 +40,11 @@ from tests.argo.executor_support import node, run_fixture, venv_python_first  # 
         ("video !~ '^rout'", True),
         ("modality.video == modality.video", True),
         ("a == b == false", True),  # left-associative: (a == b) == false
+        ("5 in (1, 5)", True),
+        ("3 in (1, 10)", False),
+        ("heads in (heads, tails)", True),
+        ("'1' in (1, 2)", False),  # typed, as ==
+        ("!(2 in (1, 3)) && 2 in (2)", True),
     ],
 )
 def test_when(expression: str, expected: bool) -> None:
