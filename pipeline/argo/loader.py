@@ -574,14 +574,10 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
     if "withItems" in call and "withParam" in call:
         raise WorkflowLoadError(f"{path}: use withItems or withParam, not both")
     inputs = (loaded.templates[target].get("inputs") or {}).get("parameters") or []
-    declared = {p["name"] for p in inputs}
     args = (call.get("arguments") or {}).get("parameters") or []
     given = set()
+    # An argument the template does not declare is ignored, as Argo ignores it (lint warns).
     for arg in args:
-        if arg.get("name") not in declared:
-            raise WorkflowLoadError(
-                f"{path}.arguments.parameters[{arg.get('name')}]: template {target!r} has no input parameter of that name"
-            )
         if "value" not in arg and "valueFrom" not in arg:
             raise WorkflowLoadError(f"{path}.arguments.parameters[{arg['name']}]: value is required")
         if "valueFrom" in arg:
@@ -592,12 +588,7 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
             raise WorkflowLoadError(
                 f"{path}.arguments.parameters: missing {param['name']!r}, required by template {target!r} (inputs.parameters[{param['name']}])"
             )
-    declared_artifacts = {a["name"] for a in (loaded.templates[target].get("inputs") or {}).get("artifacts") or []}
     for artifact in (call.get("arguments") or {}).get("artifacts") or []:
-        if artifact.get("name") not in declared_artifacts:
-            raise WorkflowLoadError(
-                f"{path}.arguments.artifacts[{artifact.get('name')}]: template {target!r} has no input artifact of that name"
-            )
         sources = [key for key in ("from", "s3", "raw") if key in artifact]
         if len(sources) != 1:
             raise WorkflowLoadError(f"{path}.arguments.artifacts[{artifact.get('name')}]: exactly one of from, s3, raw")

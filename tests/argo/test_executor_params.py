@@ -168,3 +168,12 @@ def test_aggregated_outputs_are_lists_of_strings(tmp_path: Path) -> None:
     assert json.loads(numbers) == ["1", "2", "3", "4"]
     # ... and a result is kept as a string unless it is a JSON object.
     assert json.loads(results) == ["1", "2", {"n": 3}, {"n": 4}]
+
+
+def test_extra_arguments_are_ignored_as_argo_ignores_them(tmp_path: Path) -> None:
+    result = run_fixture("extra-arguments.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    hello = node(result, "hello")
+    assert hello["outputs"]["result"] == "hi"
+    assert hello["inputs"] == {"parameters": [{"name": "message", "value": "hi"}]}
