@@ -300,6 +300,10 @@ class Executor(PodsMixin, GraphMixin):
             arts[name] = location
         return Bound(params, arts)
 
+    def _raw_template(self, call: Call) -> dict[str, Any]:
+        """The template as written, before any substitution."""
+        return self.wf.templates[call.template]
+
     def _execute_once(
         self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str], retries: int | None
     ) -> Node:

@@ -125,6 +125,7 @@ class PodsMixin:
                 scope[f"outputs.parameters.{param['name']}.path"] = param["valueFrom"]["path"]
         for art in declared.get("artifacts") or []:
             scope[f"outputs.artifacts.{art['name']}.path"] = art["path"]
+        path_scope = {key: value for key, value in scope.items() if key.endswith(".path")}
         resolved = substitute({key: template[key] for key in (kind, "inputs", "outputs", "activeDeadlineSeconds") if key in template}, scope)
         in_arts = (resolved.get("inputs") or {}).get("artifacts") or []
         out_params = (resolved.get("outputs") or {}).get("parameters") or []
@@ -138,9 +139,16 @@ class PodsMixin:
         locations += [a["path"] for a in out_arts] + [a["path"] for a in in_arts]
         mounts = resolved[kind].get("volumeMounts") or []
         remap = process.PathRemap(node_dir / "fs", locations, [m["mountPath"] for m in mounts])
-        body = remap.rewrite({key: value for key, value in resolved[kind].items() if key != "volumeMounts"})
+        # The template's own text first (its /tmp is the pod's), then the parameter values, which
+        # name this machine's files (see pipeline.argo.process).
+        written = {key: value for key, value in self._raw_template(call)[kind].items() if key != "volumeMounts"}
+        body = remap.rewrite(substitute(remap.rewrite(substitute(written, path_scope)), scope), declared_only=True)
+        leftover = unresolved_tags(body, f"{where}.{kind}")
+        if leftover:
+            at, tag = leftover[0]
+            raise NodeFailure(f"unresolved variable {tag} in {at}")
 
-        env = self._environment(body, f"{where}.{kind}")
+        env = self._environment(body, f"{where}.{kind}", remap.tmp)
         cwd = body.get("workingDir") or None
         if cwd is not None and not os.path.isdir(cwd):
             raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
@@ -180,9 +188,10 @@ class PodsMixin:
                 arts.append(saved)
         return params, arts
 
-    def _environment(self, body: dict[str, Any], where: str) -> dict[str, str]:
-        """The host environment (PATH, local config) plus the template's env and envFrom."""
-        env = dict(os.environ)
+    def _environment(self, body: dict[str, Any], where: str, tmp: Path) -> dict[str, str]:
+        """The host environment (PATH, local config) with the pod's own TMPDIR, plus the
+        template's env and envFrom."""
+        env = {**os.environ, "TMPDIR": str(tmp)}
         for source in body.get("envFrom") or []:
             if "configMapRef" in source:
                 values = self.wf.configmaps.get(source["configMapRef"]["name"], {})

@@ -51,6 +51,7 @@ class Problem:
     document: Document
     path: str
     message: str
+    severity: str = "error"  # or "warning": accepted by Argo, but likely a mistake
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -123,6 +124,9 @@ class _DocumentChecker:
 
     def report(self, path: str, message: str) -> None:
         self.problems.append(Problem(self.document, path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.document, path, message, "warning"))
 
     # ---------------------------------------------------------------- document level
     def check(self) -> None:
@@ -431,8 +435,8 @@ class _DocumentChecker:
         for index, parameter in enumerate(given):
             name = _dict(parameter).get("name")
             if name not in declared:
-                self.report(f"{path}.arguments.parameters[{index}].name",
-                            f"template {called.get('name')!r} has no input parameter {name!r}")
+                self.warn(f"{path}.arguments.parameters[{index}].name",
+                          f"template {called.get('name')!r} has no input parameter {name!r} (Argo ignores the argument)")
         supplied = set(_names(given))
         for name, parameter in declared.items():
             if name not in supplied and not ({"value", "default", "valueFrom"} & set(parameter)):
@@ -441,8 +445,8 @@ class _DocumentChecker:
         for index, artifact in enumerate(_list(arguments.get("artifacts"))):
             name = _dict(artifact).get("name")
             if name not in artifacts:
-                self.report(f"{path}.arguments.artifacts[{index}].name",
-                            f"template {called.get('name')!r} has no input artifact {name!r}")
+                self.warn(f"{path}.arguments.artifacts[{index}].name",
+                          f"template {called.get('name')!r} has no input artifact {name!r} (Argo ignores the argument)")
 
     # ---------------------------------------------------------------- tags
     def _check_tags(self, value: Any, path: str, scope: _Scope) -> None:

@@ -177,3 +177,15 @@ def test_extra_arguments_are_ignored_as_argo_ignores_them(tmp_path: Path) -> Non
     hello = node(result, "hello")
     assert hello["outputs"]["result"] == "hi"
     assert hello["inputs"] == {"parameters": [{"name": "message", "value": "hi"}]}
+
+
+def test_each_pod_has_its_own_tmp(tmp_path: Path) -> None:
+    host_file = tmp_path / "host.txt"
+    host_file.write_text("from the host")
+    result = run_fixture("private-tmp.yaml", tmp_path, parameters={"host-file": str(host_file)})
+
+    assert result.phase == "Succeeded", result.message
+    said = sorted(n["outputs"]["result"] for n in nodes(result) if n["displayName"].startswith("writer("))
+    assert said == ["a\nTrue", "b\nTrue"]
+    # A path given as a parameter value names this machine's file, as the module docs say.
+    assert node(result, "host")["outputs"]["result"] == "from the host"

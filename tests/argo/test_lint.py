@@ -192,7 +192,11 @@ def test_the_executor_suite_workflows_lint_clean() -> None:
             continue
         files.append(path)
     assert len(files) > 10
-    assert [str(f) for f in argo_lint.lint(files)] == []
+    findings = argo_lint.lint(files)
+    assert [str(f) for f in findings if f.severity == "error"] == []
+    # extra-arguments.yaml passes what its template does not declare, on purpose: Argo ignores it.
+    extra = [f for f in findings if "extra-arguments.yaml" in f.file]
+    assert [f.severity for f in extra] == ["warning", "warning"] and "Argo ignores the argument" in extra[0].message
 
 
 # ------------------------------------------------------------------------ the command
@@ -263,3 +267,10 @@ def test_a_steps_templates_outputs_may_read_its_steps(tmp_path):
     assert lint([path]) == []
     path.write_text(path.read_text().replace("steps.produce.outputs", "steps.nobody.outputs"))
     assert len(lint([path])) == 1
+
+
+def test_warnings_fail_only_with_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = ROOT / "tests" / "argo" / "workflows" / "extra-arguments.yaml"
+    assert argo_lint.run([str(path)]) == 0
+    assert "warning: template 'hello' has no input parameter 'unused'" in capsys.readouterr().out
+    assert argo_lint.run([str(path)], strict=True) == 1
