@@ -549,6 +549,7 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
         status_file=status_file,
         logs_dir=run_dir / "logs",
         on_node_finished=lambda node: say(progress_line(node, status.label(node))),
+        template_names=workflow.template_names,
     )
     status.write()
     executor = Executor(

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from pipeline.argo import exprlang, fields
+from pipeline.argo import exprlang, fields, resolution
 from pipeline.argo.expressions import (
     TAG,
     DependsExpr,
@@ -78,6 +78,8 @@ class LoadedWorkflow:
     source_kind: str
     scheduled_time: datetime | None = None
     depends: dict[tuple[str, str], DependsExpr] = field(default_factory=dict)
+    # table key → the template's own name, as a node's templateName shows it
+    template_names: dict[str, str] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         """The Workflow object `argo get` would show, minus its status."""
@@ -103,32 +105,32 @@ class LoadedWorkflow:
 
 
 def read_documents(path: Path) -> list[Source]:
+    """Every document of a file, parsed but not checked: only the document that runs and the
+    templates it references are (see `check_document` and pipeline.argo.resolution)."""
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise WorkflowLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowLoadError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         raise WorkflowLoadError(f"malformed YAML in {path}: {_describe_yaml_error(exc)}") from exc
     sources = []
     for index, doc in enumerate(docs):
-        source = Source(path, index, doc)
         if not isinstance(doc, dict):
             raise WorkflowLoadError(f"{path} (document {index + 1}): expected a Kubernetes object, got {type(doc).__name__}")
-        if source.kind not in RUNNABLE_KINDS:
-            raise WorkflowLoadError(
-                f"{path} (document {index + 1}): kind {source.kind or '<missing>'!r} is not one of {', '.join(RUNNABLE_KINDS)}"
-            )
-        check_kind = "WorkflowTemplate" if source.kind == "ClusterWorkflowTemplate" else source.kind
-        try:
-            fields.check(doc, check_kind)
-        except fields.FieldError as exc:
-            raise WorkflowLoadError(f"{source.where()}: {exc}") from exc
-        sources.append(source)
+        sources.append(Source(path, index, doc))
     if not sources:
         raise WorkflowLoadError(f"{path}: no documents")
     return sources
+
+
+def check_document(source: Source) -> None:
+    check_kind = "WorkflowTemplate" if source.kind == "ClusterWorkflowTemplate" else source.kind
+    try:
+        fields.check(source.doc, check_kind)
+    except fields.FieldError as exc:
+        raise WorkflowLoadError(f"{source.where()}: {exc}") from exc
 
 
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
@@ -188,8 +190,10 @@ def load(
     now: datetime | None = None,
 ) -> LoadedWorkflow:
     main_sources = [source for path in files for source in read_documents(path)]
-    library = list(main_sources) + [source for path in template_files for source in read_documents(path)]
-    chosen = _choose(main_sources, name)
+    every = list(main_sources) + [source for path in template_files for source in read_documents(path)]
+    chosen = _choose([s for s in main_sources if s.kind in RUNNABLE_KINDS], name, main_sources)
+    check_document(chosen)
+    library = resolution.Library([(s.doc, s.where()) for s in every if s.kind in resolution.LIBRARY_KINDS])
     now = now or utcnow()
 
     meta = dict(chosen.doc.get("metadata") or {})
@@ -224,15 +228,25 @@ def load(
 
     spec, origin = _resolve_template_ref(spec, library, where)
     if origin is not None:  # templates and defaults came from there: say so in messages
-        where = f"{origin.where()} (via {where}.workflowTemplateRef): spec"
+        where = f"{origin} (via {where}.workflowTemplateRef): spec"
     if entrypoint:
         spec["entrypoint"] = entrypoint
     check_expression_tags(spec, where)
 
-    configmap_values = {key: read_key_values(path, kind="configmap") for key, path in (configmaps or {}).items()}
-    secret_values = {key: read_key_values(path, kind="secret") for key, path in (secrets or {}).items()}
+    # ConfigMaps and Secrets in the given files stand for objects applied to the cluster; an
+    # explicit --configmap/--secret of the same name wins.
+    configmap_values = {s.name: _object_data(s) for s in every if s.kind == "ConfigMap"}
+    secret_values = {s.name: _object_data(s) for s in every if s.kind == "Secret"}
+    configmap_values.update({key: read_key_values(path, kind="configmap") for key, path in (configmaps or {}).items()})
+    secret_values.update({key: read_key_values(path, kind="secret") for key, path in (secrets or {}).items()})
 
-    templates = _index_templates(spec, where)
+    if not spec.get("entrypoint"):
+        raise WorkflowLoadError(f"{where}.entrypoint is required")
+    try:
+        table = resolution.resolve(spec, library, where)
+    except resolution.ResolutionError as exc:
+        raise WorkflowLoadError(str(exc)) from exc
+    templates = table.templates
     bound = _bind_parameters(spec, parameters or {}, configmap_values, where)
     loaded = LoadedWorkflow(
         name=workflow_name,
@@ -248,25 +262,44 @@ def load(
         secrets=secret_values,
         source_kind=chosen.kind,
         scheduled_time=scheduled_time,
+        template_names=table.names,
     )
     _check_workflow(loaded, where)
     return loaded
 
 
-def _choose(sources: list[Source], name: str | None) -> Source:
+def _choose(runnable_sources: list[Source], name: str | None, every: list[Source]) -> Source:
+    if not runnable_sources:
+        found = ", ".join(f"{s.kind or '<no kind>'}/{s.name}" for s in every)
+        raise WorkflowLoadError(f"no document of kind {', '.join(RUNNABLE_KINDS)} to run (found: {found})")
     if name:
-        matches = [s for s in sources if name in {s.name, str((s.doc.get("metadata") or {}).get("name", ""))}]
+        matches = [s for s in runnable_sources if name in {s.name, str((s.doc.get("metadata") or {}).get("name", ""))}]
         if len(matches) != 1:
-            found = ", ".join(f"{s.kind}/{s.name}" for s in sources)
+            found = ", ".join(f"{s.kind}/{s.name}" for s in runnable_sources)
             raise WorkflowLoadError(f"no single document named {name!r} to run (found: {found})")
         return matches[0]
-    runnable = [s for s in sources if s.kind in ("Workflow", "CronWorkflow")]
+    runnable = [s for s in runnable_sources if s.kind in ("Workflow", "CronWorkflow")]
     if not runnable:
-        runnable = [s for s in sources if s.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate")]
+        runnable = [s for s in runnable_sources if s.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate")]
     if len(runnable) != 1:
         found = ", ".join(f"{s.kind}/{s.name}" for s in runnable)
         raise WorkflowLoadError(f"{len(runnable)} runnable documents ({found}): choose one with --name")
     return runnable[0]
+
+
+def _object_data(source: Source) -> dict[str, str]:
+    """A ConfigMap's or Secret's data, as `read_key_values` reads it from a file."""
+    doc = source.doc
+    if source.kind == "Secret":
+        values = {}
+        for key, encoded in (doc.get("data") or {}).items():
+            try:
+                values[str(key)] = base64.b64decode(str(encoded), validate=True).decode()
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise WorkflowLoadError(f"{source.where()}: data.{key} is not base64 text") from exc
+        values.update({str(k): param_string(v) for k, v in (doc.get("stringData") or {}).items()})
+        return values
+    return {str(k): param_string(v) for k, v in (doc.get("data") or {}).items()}
 
 
 def _generate_name(prefix: Any, source: Source) -> str:
@@ -280,23 +313,22 @@ def _strings(mapping: Any) -> dict[str, str]:
     return {str(k): param_string(v) for k, v in (mapping or {}).items()}
 
 
-def _resolve_template_ref(spec: dict[str, Any], library: list[Source], where: str) -> tuple[dict[str, Any], Source | None]:
+def _resolve_template_ref(spec: dict[str, Any], library: resolution.Library, where: str) -> tuple[dict[str, Any], str | None]:
     """Argo's JoinWorkflowSpec: the referenced template's spec under the Workflow's own fields."""
     ref = spec.pop("workflowTemplateRef", None)
     if ref is None:
         return spec, None
-    ref_name = ref.get("name")
-    kinds = ("ClusterWorkflowTemplate",) if ref.get("clusterScope") else ("WorkflowTemplate",)
-    matches = [s for s in library if s.kind in kinds and (s.doc.get("metadata") or {}).get("name") == ref_name]
-    if not matches:
-        raise WorkflowLoadError(
-            f"{where}.workflowTemplateRef: {kinds[0]} {ref_name!r} not found: pass its file with --templates"
-        )
+    kind = "ClusterWorkflowTemplate" if ref.get("clusterScope") else "WorkflowTemplate"
+    try:
+        doc = library.find(kind, ref.get("name"), f"{where}.workflowTemplateRef")
+    except resolution.ResolutionError as exc:
+        raise WorkflowLoadError(str(exc)) from exc
     if "templates" in spec:
         raise WorkflowLoadError(f"{where}.templates: a Workflow with workflowTemplateRef cannot define templates")
-    base = copy.deepcopy(matches[0].doc["spec"])
+    base = copy.deepcopy(doc["spec"])
+    origin = f"{kind} {ref.get('name')!r}"
     if "workflowTemplateRef" in base:
-        raise WorkflowLoadError(f"{matches[0].where()}: spec.workflowTemplateRef cannot be chained")
+        raise WorkflowLoadError(f"{origin}: spec.workflowTemplateRef cannot be chained")
     # The Workflow's fields win; arguments merge by parameter name (Argo's JoinWorkflowSpec).
     merged = {**base, **{k: v for k, v in spec.items() if k != "arguments"}}
     params = {p["name"]: dict(p) for p in (base.get("arguments") or {}).get("parameters", [])}
@@ -307,7 +339,7 @@ def _resolve_template_ref(spec: dict[str, Any], library: list[Source], where: st
         arguments["parameters"] = list(params.values())
     if arguments:
         merged["arguments"] = arguments
-    return merged, matches[0]
+    return merged, origin
 
 
 def check_expression_tags(value: Any, path: str) -> None:
@@ -327,20 +359,6 @@ def check_expression_tags(value: Any, path: str) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             check_expression_tags(item, f"{path}.{key}")
-
-
-def _index_templates(spec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    templates: dict[str, dict[str, Any]] = {}
-    for index, template in enumerate(spec.get("templates") or []):
-        name = template.get("name")
-        if not name:
-            raise WorkflowLoadError(f"{where}.templates[{index}].name is required")
-        if name in templates:
-            raise WorkflowLoadError(f"{where}.templates[{name}]: duplicate template name")
-        templates[name] = template
-    if not templates:
-        raise WorkflowLoadError(f"{where}.templates: at least one template is required")
-    return templates
 
 
 def _bind_parameters(

@@ -8,8 +8,10 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 import yaml
 
+from pipeline.argo.loader import WorkflowLoadError
 from tests.argo.executor_support import WORKFLOWS, node, run_fixture, venv_python_first  # noqa: F401
 
 
@@ -200,3 +202,21 @@ def test_script_file_is_executable_and_follows_the_args(tmp_path: Path) -> None:
     assert node(result, "with-args")["outputs"]["result"] == "argv: first second\nsourced"
     # `env <script>` executes the file itself: it needs its execute bit, as Argo gives it (0755).
     assert node(result, "executable")["outputs"]["result"] == "ran as a program"
+
+
+def test_template_ref_inline_and_template_defaults(tmp_path: Path) -> None:
+    result = run_fixture("template-ref.yaml", tmp_path, templates=[WORKFLOWS / "library" / "shared-templates.yaml"])
+
+    assert result.phase == "Succeeded", result.message
+    assert node(result, "say-it")["outputs"]["result"] == "shared: hi!"
+    assert node(result, "say-it")["templateName"] == "say"  # Argo shows the template's own name
+    assert node(result, "cluster")["outputs"]["result"] == "cluster: hi"
+    assert node(result, "inline")["outputs"]["result"] == "inline yes"
+    # The library file's ConfigMap document stands for the object applied to the cluster.
+    assert node(result, "configmap")["outputs"]["result"] == "hello from a ConfigMap document"
+
+
+def test_a_missing_template_ref_is_named(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowLoadError) as caught:
+        run_fixture("template-ref.yaml", tmp_path)
+    assert "dag.tasks[shared].templateRef: WorkflowTemplate 'shared-say' not found: pass its file with --templates" in str(caught.value)

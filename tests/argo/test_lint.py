@@ -185,7 +185,7 @@ def test_the_executor_suite_workflows_lint_clean() -> None:
     """A wider false-positive guard: the executor tests' workflows, written from Argo's
     documentation (those that are not YAML at all on purpose are left out)."""
     files = []
-    for path in sorted((ROOT / "tests" / "argo" / "workflows").glob("*.yaml")):
+    for path in sorted((ROOT / "tests" / "argo" / "workflows").glob("**/*.yaml")):
         try:
             argo_lint.load_documents([path])
         except argo_lint.LintInputError:
