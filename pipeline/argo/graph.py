@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from pipeline.argo.expressions import item_label, item_scope, substitute
 from pipeline.argo.runtime import Bound, Call, NodeFailure, Outcome, continues
-from pipeline.argo.scopes import ancestors, loop_items, outcome_scope, task_result
+from pipeline.argo.scopes import LOOP_FIELDS, ancestors, loop_items, outcome_scope, task_result
 from pipeline.argo.status import (
     COMPLETED,
     DAG,
@@ -154,7 +154,7 @@ class GraphMixin:
                 task_node_name, TASK_GROUP, template_name=task["template"], boundary_id=dag_node.id, parents=dep_parents
             )
             groups[name] = (group, [None] * len(items))
-            body = {k: v for k, v in resolved.items() if k not in ("withItems", "withParam")}
+            body = {k: v for k, v in resolved.items() if k not in LOOP_FIELDS}
             for index, item in enumerate(items):
                 unit = substitute(body, item_scope(item))
                 pool.submit(
@@ -329,7 +329,7 @@ class GraphMixin:
                     )
                     continue
                 results[name] = [None] * len(items)
-                body = {k: v for k, v in resolved.items() if k not in ("withItems", "withParam")}
+                body = {k: v for k, v in resolved.items() if k not in LOOP_FIELDS}
                 for position, item in enumerate(items):
                     pool.submit(
                         partial(

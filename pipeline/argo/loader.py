@@ -589,8 +589,14 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
         raise WorkflowLoadError(f"{path}.template is required")
     if target not in loaded.templates:
         raise WorkflowLoadError(f"{path}.template: unknown template {target!r}")
-    if "withItems" in call and "withParam" in call:
-        raise WorkflowLoadError(f"{path}: use withItems or withParam, not both")
+    loops = [key for key in ("withItems", "withParam", "withSequence") if key in call]
+    if len(loops) > 1:
+        raise WorkflowLoadError(f"{path}: use one of withItems, withParam, withSequence (found {', '.join(loops)})")
+    sequence = call.get("withSequence") or {}
+    if "end" in sequence and "count" in sequence:
+        raise WorkflowLoadError(f"{path}.withSequence: only one of count or end can be defined (as in Argo)")
+    if "withSequence" in call and "end" not in sequence and "count" not in sequence:
+        raise WorkflowLoadError(f"{path}.withSequence: either count or end is required")
     inputs = (loaded.templates[target].get("inputs") or {}).get("parameters") or []
     args = (call.get("arguments") or {}).get("parameters") or []
     given = set()

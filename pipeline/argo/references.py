@@ -531,8 +531,8 @@ class _DocumentChecker:
 
     def _resolve_item(self, parts: list[str], scope: _Scope) -> str | None:
         task = scope.task
-        if task is None or not ({"withItems", "withParam"} & set(task)):
-            return "{{item}} is only defined in a task or step with withItems or withParam"
+        if task is None or not ({"withItems", "withParam", "withSequence"} & set(task)):
+            return "{{item}} is only defined in a task or step with withItems, withParam or withSequence"
         items = task.get("withItems")
         if len(parts) > 1 and isinstance(items, list) and items:
             if not all(isinstance(i, dict) and parts[1] in i for i in items):

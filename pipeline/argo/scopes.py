@@ -79,12 +79,17 @@ def task_result(outcome: Outcome, result: str) -> bool:
     return node.phase == {"Succeeded": SUCCEEDED, "Failed": FAILED, "Errored": ERROR, "Skipped": SKIPPED, "Omitted": OMITTED}[result]
 
 
+LOOP_FIELDS = ("withItems", "withParam", "withSequence")
+
+
 def loop_items(task: dict[str, Any], path: str) -> list[Any] | None:
-    """The items of a (substituted) task or step with withItems/withParam; None without a loop.
-    As in Argo, a withParam that is not a JSON list is only an error if `when` would not skip
-    the task anyway."""
+    """The items of a (substituted) task or step with withItems/withParam/withSequence; None
+    without a loop. As in Argo, a withParam that is not a JSON list is only an error if `when`
+    would not skip the task anyway."""
     if "withItems" in task:
         return list(task["withItems"])
+    if "withSequence" in task:
+        return sequence_items(task["withSequence"], f"{path}.withSequence")
     if "withParam" not in task:
         return None
     raw = task["withParam"]
@@ -103,6 +108,35 @@ def loop_items(task: dict[str, Any], path: str) -> list[Any] | None:
             return []
         raise NodeFailure(f"withParam value could not be parsed as a JSON list: {text.strip()[:200]} ({path}.withParam): {exc}") from exc
     return items
+
+
+def sequence_items(sequence: dict[str, Any], path: str) -> list[str]:
+    """Argo's expandSequence: start (default 0) to end inclusive, counting down when end <
+    start, or `count` items from start; each formatted with `format` (printf, default %d)."""
+    def number(key: str) -> int:
+        text = param_string(sequence.get(key, "")).strip()
+        leftover = first_unresolved(text)
+        if leftover:
+            raise NodeFailure(f"unresolved variable {leftover} in {path}.{key}")
+        try:
+            return int(text)
+        except ValueError:
+            raise NodeFailure(f"{path}.{key}: {text!r} is not an integer") from None
+
+    start = number("start") if "start" in sequence else 0
+    if "end" in sequence:
+        end = number("end")
+    else:
+        count = number("count")
+        if count <= 0:
+            return []
+        end = start + count - 1
+    step = 1 if start <= end else -1
+    fmt = param_string(sequence.get("format") or "%d")
+    try:
+        return [fmt % value for value in range(start, end + step, step)]
+    except (TypeError, ValueError) as exc:
+        raise NodeFailure(f"{path}.format: {fmt!r} is not a printf format for one integer ({exc})") from None
 
 
 def _skipped_anyway(task: dict[str, Any]) -> bool:

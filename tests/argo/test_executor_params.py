@@ -189,3 +189,20 @@ def test_each_pod_has_its_own_tmp(tmp_path: Path) -> None:
     assert said == ["a\nTrue", "b\nTrue"]
     # A path given as a parameter value names this machine's file, as the module docs say.
     assert node(result, "host")["outputs"]["result"] == "from the host"
+
+
+def test_with_sequence(tmp_path: Path) -> None:
+    result = run_fixture("with-sequence.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+
+    def items(step: str) -> list[str]:
+        found = [n for n in nodes(result) if n["displayName"].startswith(f"{step}(")]
+        return [n["outputs"]["result"] for n in sorted(found, key=lambda n: int(n["displayName"].split("(")[1].split(":")[0]))]
+
+    assert items("count") == ["0", "1", "2"]
+    assert items("range") == ["100", "101", "102"]
+    assert items("down") == ["2", "1", "0"]
+    assert items("formatted") == ["user0A", "user0B"]
+    assert items("from-output") == ["0", "1"]
+    assert any(n["displayName"] == "formatted(1:user0B)" for n in nodes(result))

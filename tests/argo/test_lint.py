@@ -119,7 +119,7 @@ def test_depends_names_a_missing_task(pristine: dict[str, dict]) -> None:
 
 def test_item_outside_a_loop(pristine: dict[str, dict]) -> None:
     finding = only(broken(pristine, lambda d: task(d, "optimize", "plan")["arguments"]["parameters"][1].update(value="{{item.target}}")))
-    assert "only defined in a task or step with withItems or withParam" in finding.message
+    assert "only defined in a task or step with withItems, withParam or withSequence" in finding.message
 
 
 def test_workflow_failures_outside_the_exit_handler(pristine: dict[str, dict]) -> None:
