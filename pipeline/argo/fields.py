@@ -41,7 +41,6 @@ ACCEPTED_WITHOUT_LOCAL_MEANING: dict[str, str] = {
     "artifactGC": "local artifacts are kept",
     "artifactRepositoryRef": "key-only S3 artifacts resolve against --artifact-root",
     "description": "documentation only",
-    "failFast": "the DAG waits for running tasks and schedules what its dependencies allow, as Argo does",
     "sizeLimit": "emptyDir size is not enforced on a local directory",
     "medium": "a memory-backed emptyDir is a plain directory locally",
     "readOnly": "read-only mounts are not enforced on local directories",
@@ -158,8 +157,9 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "volumes": list_of(obj("Volume")),
         **_accepted(
             "metadata", "securityContext", "serviceAccountName", "automountServiceAccountToken",
-            "nodeSelector", "tolerations", "affinity", "schedulerName", "priorityClassName", "failFast",
+            "nodeSelector", "tolerations", "affinity", "schedulerName", "priorityClassName",
         ),
+        "failFast": BOOL,
     },
     "ArchiveLocation": _accepted("archiveLogs"),
     "Container": _CONTAINER,
@@ -202,7 +202,7 @@ OBJECTS: dict[str, dict[str, Spec]] = {
     "ArchiveStrategy": {"none": obj("Empty"), "tar": obj("TarStrategy")},
     "TarStrategy": {"compressionLevel": INT},
     "Empty": {},
-    "DAG": {"tasks": list_of(obj("DAGTask")), **_accepted("failFast")},
+    "DAG": {"tasks": list_of(obj("DAGTask")), "failFast": BOOL},
     "DAGTask": {
         "name": STR, "template": STR, "arguments": obj("Arguments"), "dependencies": list_of(STR),
         "depends": STR, "when": STR, "withItems": list_of(ANY), "withParam": STR,

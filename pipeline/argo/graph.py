@@ -18,6 +18,7 @@ from pipeline.argo.status import (
     ERROR,
     FAILED,
     OMITTED,
+    POD,
     RETRY,
     SKIPPED,
     SKIPPED_TYPE,
@@ -31,16 +32,19 @@ from pipeline.argo.status import (
 
 @dataclass
 class WorkPool:
-    """Runs work on threads, at most `limit` at once; `done` runs under `cond` with the result."""
+    """Runs work on threads, at most `limit` at once; `done` runs under `cond` with the result.
+    While `closed()` says so (failFast), queued work is dropped instead of started: its
+    `dropped` callback runs under `cond`."""
 
     limit: int | None
+    closed: Callable[[], bool] = lambda: False
     cond: threading.Condition = field(default_factory=threading.Condition)
-    queue: deque[tuple[Callable[[], Node], Callable[[Node], None]]] = field(default_factory=deque)
+    queue: deque[tuple[Callable[[], Node], Callable[[Node], None], Callable[[], None] | None]] = field(default_factory=deque)
     running: int = 0
 
-    def submit(self, work: Callable[[], Node], done: Callable[[Node], None]) -> None:
+    def submit(self, work: Callable[[], Node], done: Callable[[Node], None], dropped: Callable[[], None] | None = None) -> None:
         """Call with `cond` held."""
-        self.queue.append((work, done))
+        self.queue.append((work, done, dropped))
         self._launch()
 
     def idle(self) -> bool:
@@ -48,7 +52,11 @@ class WorkPool:
 
     def _launch(self) -> None:
         while self.queue and (not self.limit or self.running < self.limit):
-            work, done = self.queue.popleft()
+            work, done, dropped = self.queue.popleft()
+            if self.closed():
+                if dropped is not None:
+                    dropped()
+                continue
             self.running += 1
             threading.Thread(target=self._run, args=(work, done), daemon=True).start()
 
@@ -63,6 +71,10 @@ class WorkPool:
                     done(node)
                 self._launch()
                 self.cond.notify_all()
+
+
+FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enabled"  # Argo's wording
+_DROPPED = object()  # a loop item that failFast kept from starting
 
 
 class GraphMixin:
@@ -92,18 +104,28 @@ class GraphMixin:
         lineage = {name: ancestors(name, deps) for name in order}
         leaves = sorted(set(order) - {dep for names in deps.values() for dep in names})
         outcomes: dict[str, Outcome] = {}
-        groups: dict[str, tuple[Node, list[Node | None]]] = {}
-        pool = WorkPool(template.get("parallelism"))
+        groups: dict[str, tuple[Node, list[Any]]] = {}
+        dag_fail_fast = template["dag"].get("failFast", True)
+        continue_on = {leaf: by_name[leaf].get("continueOn") or {} for leaf in leaves}
+
+        def stopped() -> bool:
+            """failFast: no new task once the DAG's failure is certain (see _failing_fast)."""
+            if template.get("failFast") is True and self._failed_children(dag_node):
+                return True
+            return bool(dag_fail_fast) and self._failing_fast(dag_node, outcomes, continue_on) is not None
+
+        pool = WorkPool(template.get("parallelism"), closed=stopped)
         input_arts = {f"inputs.artifacts.{k}": v for k, v in bound.artifacts.items() if v}
 
-        def finish_unit(task_name: str, index: int, node: Node) -> None:
+        def finish_unit(task_name: str, index: int, node: Any) -> None:
             if task_name not in groups:
-                outcomes[task_name] = Outcome(node)
+                if node is not _DROPPED:
+                    outcomes[task_name] = Outcome(node)
                 return
             group, units = groups[task_name]
             units[index] = node
             if all(unit is not None for unit in units):
-                done = [unit for unit in units if unit is not None]
+                done = [unit for unit in units if unit is not None and unit is not _DROPPED]
                 phase = SUCCEEDED
                 for unit in done:
                     if unit.phase in (FAILED, ERROR):
@@ -145,6 +167,7 @@ class GraphMixin:
                 pool.submit(
                     partial(self._unit, call, dag_node.id, path, resolved, task_node_name, dep_parents, art_scope),
                     partial(finish_unit, name, 0),
+                    partial(finish_unit, name, 0, _DROPPED),
                 )
                 return
             if not items:
@@ -163,13 +186,14 @@ class GraphMixin:
                         [group.id], art_scope,
                     ),
                     partial(finish_unit, name, index),
+                    partial(finish_unit, name, index, _DROPPED),
                 )
 
         started: set[str] = set()
         with pool.cond:
             while True:
                 progressed = False
-                if self._halted(call) is None:
+                if self._halted(call) is None and not stopped():
                     for name in order:
                         if name not in started and all(dep in outcomes for dep in deps[name]):
                             started.add(name)
@@ -181,14 +205,45 @@ class GraphMixin:
                     pool.cond.wait()
 
         dag_node.outbound_nodes = [out for leaf in leaves if leaf in outcomes for out in self.status.outbound(outcomes[leaf].node.id)]
-        if len(outcomes) < len(order):  # a deadline or stop prevented the rest from starting
-            return FAILED, self._halted(call) or "Stopped"
-        phase = self._assess_dag(dag_node, {outcomes[leaf].node.id: by_name[leaf].get("continueOn") or {} for leaf in leaves})
+        if template.get("failFast") is True and self._failed_children(dag_node):
+            return FAILED, FAIL_FAST_MESSAGE
+        if len(outcomes) < len(order):
+            halted = self._halted(call)
+            fast = self._failing_fast(dag_node, outcomes, continue_on) if halted is None else None
+            if fast is not None:  # failFast kept the rest from starting: the DAG fails as Argo's would
+                return fast, self._first_failure(dag_node)
+            return FAILED, halted or "Stopped"
+        phase = self._assess_dag(dag_node, {outcomes[leaf].node.id: continue_on[leaf] for leaf in leaves})
         if phase != SUCCEEDED:
             return phase, self._first_failure(dag_node)
         scope, art_scope = outcome_scope("tasks", outcomes)
         self._template_outputs(call, template, {**self._globals(call.exit_handler), **scope}, dag_node)
         return SUCCEEDED, ""
+
+    def _failing_fast(self, dag_node: Node, outcomes: dict[str, Outcome], continue_on: dict[str, dict[str, Any]]) -> str | None:
+        """The DAG's phase when its failure is already certain: a target (leaf) task that has
+        finished, or was skipped or omitted, on a branch that failed without continueOn. That
+        is the documented failFast contract (DAGTemplate.failFast: "stop scheduling new steps
+        as soon as it detects that one of the DAG nodes is failed"), read so that a failure a
+        `.Failed` successor handles does not count. Argo's controller applies it only once no
+        task is running (argoproj/argo-workflows#5223), so a cluster may still start a task whose
+        dependencies complete meanwhile; locally the rule is applied at once, deterministically."""
+        targets = {
+            outcomes[leaf].node.id: flags for leaf, flags in continue_on.items()
+            if leaf in outcomes and outcomes[leaf].node.fulfilled
+        }
+        if not targets:
+            return None
+        phase = self._assess_dag(dag_node, targets)
+        return None if phase == SUCCEEDED else phase
+
+    def _failed_children(self, boundary: Node) -> bool:
+        """Argo's getUnsuccessfulChildren > 0: a Pod, Steps or DAG node inside this template
+        that Failed or Errored (template-level `failFast: true`)."""
+        return any(
+            node.boundary_id == boundary.id and node.type in (POD, STEPS, DAG) and node.phase in (FAILED, ERROR)
+            for node in self.status.snapshot()
+        )
 
     def _assess_dag(self, dag_node: Node, targets: dict[str, dict[str, Any]]) -> str:
         """Argo's assessDAGPhase: walk the graph from the DAG's roots carrying each branch's last
@@ -259,6 +314,13 @@ class GraphMixin:
             scope = {**self._globals(call.exit_handler), **scope}
             art_scope = {**self._global_artifacts(), **input_arts, **art_scope}
             results, looped = self._run_step_group(call, template, index, group, steps_node, group_node, scope, art_scope)
+            if template.get("failFast") is True and self._failed_children(steps_node):
+                self.status.finish_node(group_node, FAILED)
+                for name, group_nodes in results.items():
+                    done = [node for node in group_nodes if node is not None]
+                    if done:
+                        outcomes[name] = Outcome(done[0], done if looped[name] else None)
+                return FAILED, FAIL_FAST_MESSAGE
             continue_on = {step["name"]: step.get("continueOn") or {} for step in group}
             nodes = [node for group_nodes in results.values() for node in group_nodes if node is not None]
             failed = [
@@ -292,7 +354,11 @@ class GraphMixin:
     ) -> tuple[dict[str, list[Node | None]], dict[str, bool]]:
         """Start every step of one group (loops expanded) in parallel, up to the template's
         parallelism, and wait for all: the nodes per step, and which steps were loops."""
-        pool = WorkPool(template.get("parallelism"))
+        # Template-level failFast: once a child failed, queued items are not started.
+        pool = WorkPool(
+            template.get("parallelism"),
+            closed=lambda: template.get("failFast") is True and self._failed_children(steps_node),
+        )
         results: dict[str, list[Node | None]] = {}
         looped: dict[str, bool] = {}
 
