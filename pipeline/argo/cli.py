@@ -13,6 +13,7 @@ run (malformed YAML, unsupported field, unknown template, missing parameter, bad
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -69,6 +70,8 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-file", type=Path, help="where to write the status document (default: <state dir>/<workflow>/status.json)")
     p.add_argument("--name", help="which document to run when the files hold several")
     p.add_argument("--entrypoint", help="override spec.entrypoint, as `argo submit --entrypoint`")
+    p.add_argument("--image-entrypoint", action="append", metavar="IMAGE=COMMAND",
+                   help="the ENTRYPOINT of IMAGE (shell words), for templates that give no command (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=_run)
 
@@ -88,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         status_file=args.status_file,
         name=args.name,
         entrypoint=args.entrypoint,
+        image_entrypoints={image: shlex.split(command) for image, command in _pairs(args.image_entrypoint, "--image-entrypoint").items()},
     )
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     # SIGTERM (a CI cancel, `timeout`) stops the run like Ctrl-C: running processes are

@@ -35,7 +35,7 @@ from typing import IO, Any, Callable
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.argo import exprlang, loader, mutex
+from pipeline.argo import exprlang, hooks, loader, mutex
 from pipeline.argo.expressions import (
     ExpressionError,
     evaluate_when,
@@ -44,6 +44,7 @@ from pipeline.argo.expressions import (
     substitute,
 )
 from pipeline.argo.graph import GraphMixin
+from pipeline.argo.hooks import HookRunner, HooksMixin
 from pipeline.argo.loader import LoadedWorkflow, WorkflowLoadError
 from pipeline.argo.pods import PodsMixin
 from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
@@ -84,6 +85,7 @@ class RunOptions(BaseModel):
     status_file: Path | None = None  # default: <state dir>/<workflow name>/status.json
     name: str | None = None  # which document to run when a file holds several
     entrypoint: str | None = None
+    image_entrypoints: dict[str, list[str]] = {}  # image → its ENTRYPOINT, for templates without command
     kill_grace_s: float = 2.0  # SIGTERM → SIGKILL, like a pod's termination grace period
 
 
@@ -100,7 +102,7 @@ class RunResult(BaseModel):
         return 0 if self.phase == SUCCEEDED else 1
 
 
-class Executor(PodsMixin, GraphMixin):
+class Executor(PodsMixin, GraphMixin, HooksMixin):
     """Runs one loaded workflow: the template-invocation core is here, pods in PodsMixin
     (pipeline.argo.pods), DAGs and steps in GraphMixin (pipeline.argo.graph)."""
 
@@ -143,22 +145,34 @@ class Executor(PodsMixin, GraphMixin):
             self.status.finish(ERROR, str(exc))
             return
         try:
-            main = self.execute(
-                Call(wf.spec["entrypoint"], wf.name, dict(wf.parameters), self._workflow_artifacts(), None, [], deadlines, self.stop_main)
+            main_call = Call(wf.spec["entrypoint"], wf.name, dict(wf.parameters), self._workflow_artifacts(), None, [], deadlines, self.stop_main)
+            runner = HookRunner(
+                hooks.expression_hooks(wf.spec),
+                lambda name, hook, node_name, scope: self._run_hook(
+                    main_call, None, f"spec.hooks.{name}", hook, node_name, [], scope, self._global_artifacts()
+                ),
+                wf.name,
             )
+            runner.check({**self._globals(False), "workflow.status": RUNNING}, background=True)
+            main = self.execute(main_call)
             phase, message = main.phase, main.message
             if self.stop_main.is_set():
                 phase, message = FAILED, "Stopped with strategy 'Stop'"  # Argo's `argo stop`
             if phase not in COMPLETED:  # a root that was skipped cannot happen; be explicit anyway
                 phase = ERROR
             self._main_phase = phase
-            if wf.spec.get("onExit"):
-                exit_node = self.execute(
-                    Call(
-                        wf.spec["onExit"], f"{wf.name}.onExit", dict(wf.parameters), self._workflow_artifacts(), None, [], (),
-                        self.stop_exit, exit_handler=True,
-                    )
+            runner.check(self._globals(True), background=False)
+            runner.join()
+            exit_hook = hooks.exit_hook(wf.spec)
+            if exit_hook is not None:
+                exit_call = Call(
+                    exit_hook["template"], f"{wf.name}.onExit", dict(wf.parameters), self._workflow_artifacts(), None, [], (),
+                    self.stop_exit, exit_handler=True,
                 )
+                exit_node = self._run_hook(
+                    exit_call, None, "spec.hooks.exit", exit_hook, exit_call.node_name, [], self._globals(True),
+                    {**self._global_artifacts(), **{f"workflow.{k}": v for k, v in self._workflow_artifacts().items()}},
+                ) if exit_hook.get("arguments") else self.execute(exit_call)
                 if phase == SUCCEEDED and exit_node.phase in (FAILED, ERROR):
                     phase, message = exit_node.phase, exit_node.message
             self.status.finish(phase, message)
@@ -450,9 +464,16 @@ class Executor(PodsMixin, GraphMixin):
                 params, arts = self._arguments(task, art_scope, path)
             except NodeFailure as exc:
                 return settle(exc.phase, str(exc))
-            return self.execute(
-                Call(target, node_name, params, arts, boundary_id, parents, call.deadlines, call.stop, call.exit_handler)
-            )
+
+            def run() -> Node:
+                return self.execute(
+                    Call(target, node_name, params, arts, boundary_id, parents, call.deadlines, call.stop, call.exit_handler)
+                )
+
+            if hooks.exit_hook(task) is None and not hooks.expression_hooks(task):
+                return run()
+            prefix = "tasks" if ".dag.tasks[" in path else "steps"
+            return self._unit_with_hooks(call, boundary_id, path, task, node_name, parents, art_scope, prefix, run)
         except Exception as exc:  # never leave the scheduler waiting on a thread that died
             return settle(ERROR, f"executor error: {exc!r}")
 
@@ -536,6 +557,7 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
             secrets=options.secrets,
             name=options.name,
             entrypoint=options.entrypoint,
+            image_entrypoints=options.image_entrypoints,
         )
     except WorkflowLoadError as exc:
         _record_load_failure(options, exc)

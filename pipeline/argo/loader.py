@@ -80,6 +80,16 @@ class LoadedWorkflow:
     depends: dict[tuple[str, str], DependsExpr] = field(default_factory=dict)
     # table key → the template's own name, as a node's templateName shows it
     template_names: dict[str, str] = field(default_factory=dict)
+    # image → its ENTRYPOINT, for templates that give no command (`--image-entrypoint`)
+    image_entrypoints: dict[str, list[str]] = field(default_factory=dict)
+
+    def command_of(self, body: dict[str, Any]) -> list[str] | None:
+        """A container's command: its own, else its image's known ENTRYPOINT (as Kubernetes
+        runs ENTRYPOINT + args when command is absent), else None."""
+        if body.get("command"):
+            return [str(part) for part in body["command"]]
+        entry = self.image_entrypoints.get(str(body.get("image", "")))
+        return list(entry) if entry else None
 
     def manifest(self) -> dict[str, Any]:
         """The Workflow object `argo get` would show, minus its status."""
@@ -188,6 +198,7 @@ def load(
     name: str | None = None,
     entrypoint: str | None = None,
     now: datetime | None = None,
+    image_entrypoints: dict[str, list[str]] | None = None,
 ) -> LoadedWorkflow:
     main_sources = [source for path in files for source in read_documents(path)]
     every = list(main_sources) + [source for path in template_files for source in read_documents(path)]
@@ -263,6 +274,7 @@ def load(
         source_kind=chosen.kind,
         scheduled_time=scheduled_time,
         template_names=table.names,
+        image_entrypoints=dict(image_entrypoints or {}),
     )
     _check_workflow(loaded, where)
     return loaded
@@ -465,6 +477,7 @@ def _check_workflow(loaded: LoadedWorkflow, where: str) -> None:
             raise WorkflowLoadError(f"{where}.arguments.artifacts[{artifact.get('name')}]: exactly one of s3, raw")
     if "retryStrategy" in spec:
         _check_retry(spec["retryStrategy"], f"{where}.retryStrategy")
+    _check_hooks(spec, where)
     _check_mutexes(spec.get("synchronization"), f"{where}.synchronization")
     for name, template in templates.items():
         _check_template(loaded, name, template, f"{where}.templates[{name}]")
@@ -512,9 +525,10 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
     if leaf:
         body = template[kind]
         _check_mounts(loaded, template, body, f"{path}.{kind}")
-        if not body.get("command"):
+        if loaded.command_of(body) is None:
             raise WorkflowLoadError(
-                f"{path}.{kind}.command is required locally: the image's ENTRYPOINT is not available outside the image"
+                f"{path}.{kind}.command is required locally: the image's ENTRYPOINT is not available outside the image "
+                "(or name it with --image-entrypoint IMAGE=COMMAND)"
             )
         if kind == "script" and "source" not in body:
             raise WorkflowLoadError(f"{path}.script.source is required")
@@ -589,6 +603,7 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
         raise WorkflowLoadError(f"{path}.template is required")
     if target not in loaded.templates:
         raise WorkflowLoadError(f"{path}.template: unknown template {target!r}")
+    _check_hooks(call, path)
     loops = [key for key in ("withItems", "withParam", "withSequence") if key in call]
     if len(loops) > 1:
         raise WorkflowLoadError(f"{path}: use one of withItems, withParam, withSequence (found {', '.join(loops)})")
@@ -692,6 +707,20 @@ def _check_steps(loaded: LoadedWorkflow, template: dict[str, Any], path: str) ->
                 raise WorkflowLoadError(f"{path}.steps[{index}][{step['name']}]: duplicate step name in one group")
             seen.add(step["name"])
             _check_call(loaded, step, f"{path}.steps[{index}][{step['name']}]")
+
+
+def _check_hooks(site: dict[str, Any], path: str) -> None:
+    """Hook expressions parse (those without `{{...}}`, parsed when they run), and a named
+    hook other than `exit` has one."""
+    for name, hook in (site.get("hooks") or {}).items():
+        expression = hook.get("expression")
+        if name != "exit" and not expression:
+            raise WorkflowLoadError(f"{path}.hooks.{name}.expression is required (only the `exit` hook runs without one)")
+        if expression and not _has_tag(expression):
+            try:
+                exprlang.Expression(str(expression))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{path}.hooks.{name}.expression: {exc}") from exc
 
 
 def _check_retry(strategy: dict[str, Any], path: str) -> None:

@@ -152,7 +152,10 @@ class PodsMixin:
         cwd = body.get("workingDir") or None
         if cwd is not None and not os.path.isdir(cwd):
             raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
-        argv = [str(a) for a in body["command"]] + [str(a) for a in body.get("args") or []]
+        command = self.wf.command_of(body)
+        if command is None:  # the loader checked it; a template substituted into existence may not
+            raise NodeFailure(f"{where}.{kind}.command is required locally")
+        argv = command + [str(a) for a in body.get("args") or []]
         if kind == "script":  # Argo appends the source file after args, mode 0755 (executor StageFiles)
             script = node_dir / "script"
             script.write_text(body["source"])

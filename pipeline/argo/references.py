@@ -170,7 +170,9 @@ class _DocumentChecker:
         # Spec-level strings (arguments, synchronization, metadata, artifact keys...).
         for key, value in self.spec.items():
             if key != "templates":
-                self._check_tags(value, f"{self.spec_path}.{key}", _Scope())
+                # Workflow-level hooks and metrics are evaluated with the workflow's status known.
+                scope = _Scope(in_exit_handler=key in ("hooks", "metrics", "onExit"))
+                self._check_tags(value, f"{self.spec_path}.{key}", scope)
 
     def _check_metadata(self) -> None:
         metadata = _dict(self.document.body.get("metadata"))
@@ -215,6 +217,9 @@ class _DocumentChecker:
         roots: list[str] = []
         if isinstance(self.spec.get("onExit"), str):
             roots.append(self.spec["onExit"])
+        for hook in _dict(self.spec.get("hooks")).values():
+            if isinstance(_dict(hook).get("template"), str):
+                roots.append(hook["template"])
         for template in self.available.values():
             for node in self._invocations(template):
                 if isinstance(node.get("onExit"), str):
@@ -327,10 +332,13 @@ class _DocumentChecker:
             self._check_invocation(task, task_path)
             task_scope = _Scope(template=template, dag_tasks=by_name, task=task, upstream=ancestors[name] - {name},
                                 in_exit_handler=scope.in_exit_handler)
+            # A task's hooks run after (or while) it runs: they may read the task itself.
+            hook_scope = _Scope(template=template, dag_tasks=by_name, upstream=ancestors[name] | {name},
+                                in_exit_handler=scope.in_exit_handler)
             for key, value in task.items():
                 if key in ("name", "template", "dependencies", "depends", "inline"):
                     continue
-                self._check_tags(value, f"{task_path}.{key}", task_scope)
+                self._check_tags(value, f"{task_path}.{key}", hook_scope if key == "hooks" else task_scope)
             if isinstance(task.get("inline"), dict):
                 self._check_template(task["inline"], f"{task_path}.inline")
 
@@ -379,10 +387,13 @@ class _DocumentChecker:
                     self.report(f"{step_path}.name", f"duplicate step name {name!r}")
                 self._check_invocation(step, step_path)
                 step_scope = _Scope(template=template, task=step, earlier_steps=dict(earlier), in_exit_handler=scope.in_exit_handler)
+                # A step's hooks run after (or while) it runs: they may read the step itself.
+                own = {name: step} if isinstance(name, str) else {}
+                hook_scope = _Scope(template=template, earlier_steps={**earlier, **own}, in_exit_handler=scope.in_exit_handler)
                 for key, value in step.items():
                     if key in ("name", "template", "inline"):
                         continue
-                    self._check_tags(value, f"{step_path}.{key}", step_scope)
+                    self._check_tags(value, f"{step_path}.{key}", hook_scope if key == "hooks" else step_scope)
                 if isinstance(step.get("inline"), dict):
                     self._check_template(step["inline"], f"{step_path}.inline")
                 if isinstance(name, str):

@@ -184,3 +184,17 @@ def test_retry_expression_reads_inputs_substituted_first(tmp_path: Path) -> None
     assert result.phase == "Failed"
     # 3 and 3 are retried (== inputs.parameters.retry-on), 1 is not.
     assert (tmp_path / "attempts").read_text() == "3"
+
+
+def test_lifecycle_hooks(tmp_path: Path) -> None:
+    result = run_fixture("lifecycle-hooks.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    by_name = {n["name"]: n for n in nodes(result)}
+    said = {name: n["outputs"]["result"] for name, n in by_name.items() if n["type"] == "Pod" and "result" in n.get("outputs", {})}
+    assert said["lifecycle-hooks.onExit"] == "workflow Succeeded"
+    assert said["lifecycle-hooks.hooks.running"] == "workflow running"
+    assert said["lifecycle-hooks[0].step-1.onExit"] == "step-1 said hello"
+    assert said["lifecycle-hooks[0].step-1.hooks.success"] == "step-1 succeeded"
+    assert "lifecycle-hooks[0].step-1.hooks.failure" not in by_name
+    assert said["lifecycle-hooks[1].dag.A.onExit"] == "cleanup"

@@ -55,7 +55,7 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [
-        (lambda d: d["spec"].update(hooks={}), "unsupported field 'hooks' at spec.hooks"),
+        (lambda d: d["spec"].update(hooks={"later": {"template": "main"}}), "spec.hooks.later.expression is required"),
         (lambda d: d["spec"]["templates"][0].update(podSpecPatch="{}"), "spec.templates[main].podSpecPatch"),
         (lambda d: d["spec"]["templates"][0]["container"].update(ports=[]), "spec.templates[main].container.ports"),
         (lambda d: d["spec"].update(parallelism="two"), "spec.parallelism: expected an integer"),
