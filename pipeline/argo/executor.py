@@ -68,6 +68,9 @@ from pipeline.argo.status import (
 )
 
 DEFAULT_STATE_DIR = Path(".local/argo")
+# A semaphore whose ConfigMap was not given (--configmap NAME=FILE) admits one holder at a time:
+# the safe reading of a limit we cannot see.
+DEFAULT_SEMAPHORE_LIMIT = 1
 
 
 class RunOptions(BaseModel):
@@ -415,16 +418,38 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
     def _acquire_mutexes(
         self, sync: dict[str, Any] | None, scope: dict[str, str], stop: threading.Event, holder: str
     ) -> list[IO[str]]:
+        """Every mutex and one slot of every semaphore the synchronization block names."""
         wanted = []
         for item in (sync or {}).get("mutexes") or []:
             name = substitute(str(item["name"]), {**self._globals(False), **scope})
             if first_unresolved(name):
                 raise NodeFailure(f"unresolved variable in synchronization mutex name {name!r}")
-            wanted.append((str(item.get("namespace") or self.wf.namespace), name))
+            namespace = str(item.get("namespace") or self.wf.namespace)
+            wanted.append(mutex.Lock(namespace, name, 1, f"mutex {namespace}/{name}"))
+        for item in (sync or {}).get("semaphores") or []:
+            ref = item["configMapKeyRef"]
+            namespace = str(item.get("namespace") or self.wf.namespace)
+            limit = self._semaphore_limit(ref)
+            label = f"semaphore {namespace}/{ref['name']}/{ref['key']} (limit {limit})"
+            wanted.append(mutex.Lock(namespace, f"semaphore-{ref['name']}-{ref['key']}", limit, label))
         return mutex.acquire(
             self.lock_dir, wanted, stop=stop, holder=f"{self.wf.name} {holder}",
-            on_wait=lambda which: self.echo(f"◷ {holder}: waiting for mutex {which}"),
+            on_wait=lambda which: self.echo(f"◷ {holder}: waiting for {which}"),
         )
+
+    def _semaphore_limit(self, ref: dict[str, Any]) -> int:
+        """The limit Argo reads from the ConfigMap key; without that ConfigMap locally, the
+        documented default DEFAULT_SEMAPHORE_LIMIT (the loader says so when it loads)."""
+        value = (self.wf.configmaps.get(ref["name"]) or {}).get(ref["key"])
+        if value is None:
+            return DEFAULT_SEMAPHORE_LIMIT
+        try:
+            limit = int(value.strip())
+        except ValueError:
+            raise NodeFailure(f"semaphore limit {ref['name']}/{ref['key']} is {value!r}, not an integer") from None
+        if limit < 1:
+            raise NodeFailure(f"semaphore limit {ref['name']}/{ref['key']} is {limit}: it must be at least 1")
+        return limit
 
     @staticmethod
     def _release_mutexes(handles: list[IO[str]]) -> None:

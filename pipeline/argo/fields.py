@@ -225,7 +225,8 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "limit": INTSTR, "retryPolicy": STR, "backoff": obj("Backoff"), "expression": STR, **_accepted("affinity"),
     },
     "Backoff": {"duration": INTSTR, "factor": INTSTR, "maxDuration": INTSTR, "cap": INTSTR},
-    "Synchronization": {"mutexes": list_of(obj("Mutex"))},
+    "Synchronization": {"mutexes": list_of(obj("Mutex")), "semaphores": list_of(obj("Semaphore"))},
+    "Semaphore": {"configMapKeyRef": obj("KeyRef"), "namespace": STR, "database": BOOL},
     "Mutex": {"name": STR, "namespace": STR, "database": BOOL},
 }
 
@@ -239,7 +240,6 @@ _REFUSAL_REASONS: dict[str, str] = {
     "podSpecPatch": "a pod spec patch cannot be applied to a local process",
     "timeout": "use activeDeadlineSeconds",
     "memoize": "memoization needs the controller's cache",
-    "semaphores": "only mutexes are supported",
     "expression": "expr-lang is only evaluated in retryStrategy.expression",
     "suspend": "suspend templates need an operator to resume them",
     "resource": "resource templates need a Kubernetes API",

@@ -750,6 +750,14 @@ def _check_mutexes(sync: dict[str, Any] | None, path: str) -> None:
     for index, mutex in enumerate((sync or {}).get("mutexes") or []):
         if not mutex.get("name"):
             raise WorkflowLoadError(f"{path}.mutexes[{index}].name is required")
+        if mutex.get("database"):
+            raise WorkflowLoadError(f"{path}.mutexes[{index}].database: database-backed locks need the controller's database; local locks are files")
+    for index, semaphore in enumerate((sync or {}).get("semaphores") or []):
+        ref = semaphore.get("configMapKeyRef") or {}
+        if not ref.get("name") or not ref.get("key"):
+            raise WorkflowLoadError(f"{path}.semaphores[{index}].configMapKeyRef: name and key are required")
+        if semaphore.get("database"):
+            raise WorkflowLoadError(f"{path}.semaphores[{index}].database: database-backed locks need the controller's database; local locks are files")
 
 
 def _has_tag(value: Any) -> bool:

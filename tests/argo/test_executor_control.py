@@ -198,3 +198,22 @@ def test_lifecycle_hooks(tmp_path: Path) -> None:
     assert said["lifecycle-hooks[0].step-1.hooks.success"] == "step-1 succeeded"
     assert "lifecycle-hooks[0].step-1.hooks.failure" not in by_name
     assert said["lifecycle-hooks[1].dag.A.onExit"] == "cleanup"
+
+
+def test_semaphore_admits_its_configmap_limit(tmp_path: Path) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text("template: '2'\n")
+    lines: list[str] = []
+    result = run_fixture("semaphore.yaml", tmp_path, lines=lines, parameters={"dir": str(tmp_path)}, configmaps={"limits": limits})
+
+    assert result.phase == "Succeeded", result.message
+    spans = intervals(tmp_path / "intervals")
+    assert len(spans) == 6 and max_overlap(spans) <= 2
+    assert any("waiting for semaphore default/limits/template (limit 2)" in line for line in lines)
+
+
+def test_semaphore_without_its_configmap_defaults_to_one(tmp_path: Path) -> None:
+    result = run_fixture("semaphore.yaml", tmp_path, parameters={"dir": str(tmp_path)})
+
+    assert result.phase == "Succeeded", result.message
+    assert max_overlap(intervals(tmp_path / "intervals")) == 1
