@@ -41,6 +41,11 @@ ACCEPTED_WITHOUT_LOCAL_MEANING: dict[str, str] = {
     "artifactGC": "local artifacts are kept",
     "artifactRepositoryRef": "key-only S3 artifacts resolve against --artifact-root",
     "description": "documentation only",
+    "metrics": "Prometheus metrics are the controller's: none are emitted locally",
+    "emitMetric": "Prometheus metrics are the controller's: none are emitted locally",
+    "memoize": "no memoization cache locally: every run is a cache miss, as a first run on a cluster is",
+    "dnsConfig": "processes use this machine's DNS",
+    "dnsPolicy": "processes use this machine's DNS",
     "sizeLimit": "emptyDir size is not enforced on a local directory",
     "medium": "a memory-backed emptyDir is a plain directory locally",
     "readOnly": "read-only mounts are not enforced on local directories",
@@ -104,7 +109,7 @@ _WORKFLOW_SPEC_ACCEPTED = _accepted(
     "podGC", "ttlStrategy", "serviceAccountName", "automountServiceAccountToken", "securityContext",
     "podSecurityContext", "nodeSelector", "tolerations", "affinity", "schedulerName", "priority",
     "podPriorityClassName", "podDisruptionBudget", "archiveLogs", "artifactGC", "artifactRepositoryRef",
-    "imagePullSecrets", "podMetadata", "workflowMetadata",
+    "imagePullSecrets", "podMetadata", "workflowMetadata", "metrics", "dnsConfig", "dnsPolicy",
 )
 
 OBJECTS: dict[str, dict[str, Spec]] = {
@@ -152,13 +157,15 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "steps": list_of(list_of(obj("Step"))),
         "retryStrategy": obj("RetryStrategy"),
         "activeDeadlineSeconds": INTSTR,
+        # Argo applies `timeout` to pods only ("may not be applied to Step or DAG templates").
+        "timeout": STR,
         "parallelism": INT,
         "synchronization": obj("Synchronization"),
         "archiveLocation": obj("ArchiveLocation"),
         "volumes": list_of(obj("Volume")),
         **_accepted(
             "metadata", "securityContext", "serviceAccountName", "automountServiceAccountToken",
-            "nodeSelector", "tolerations", "affinity", "schedulerName", "priorityClassName",
+            "nodeSelector", "tolerations", "affinity", "schedulerName", "priorityClassName", "metrics", "memoize",
         ),
         "failFast": BOOL,
     },
@@ -191,7 +198,7 @@ OBJECTS: dict[str, dict[str, Spec]] = {
     "Outputs": {"parameters": list_of(obj("OutputParameter")), "artifacts": list_of(obj("OutputArtifact"))},
     "OutputParameter": {
         "name": STR, "value": SCALAR, "valueFrom": obj("OutputValueFrom"), "globalName": STR,
-        **_accepted("description"),
+        **_accepted("description", "emitMetric"),
     },
     "OutputValueFrom": {"path": STR, "parameter": STR, "default": SCALAR},
     "OutputArtifact": {
@@ -203,7 +210,7 @@ OBJECTS: dict[str, dict[str, Spec]] = {
     "ArchiveStrategy": {"none": obj("Empty"), "tar": obj("TarStrategy")},
     "TarStrategy": {"compressionLevel": INT},
     "Empty": {},
-    "DAG": {"tasks": list_of(obj("DAGTask")), "failFast": BOOL},
+    "DAG": {"tasks": list_of(obj("DAGTask")), "failFast": BOOL, "target": STR},
     "DAGTask": {
         "name": STR, "template": STR, "arguments": obj("Arguments"), "dependencies": list_of(STR),
         "depends": STR, "when": STR, "withItems": list_of(ANY), "withParam": STR,
@@ -238,8 +245,6 @@ _REFUSAL_REASONS: dict[str, str] = {
     "sidecars": "sidecars are not run locally",
     "initContainers": "init containers are not run locally",
     "podSpecPatch": "a pod spec patch cannot be applied to a local process",
-    "timeout": "use activeDeadlineSeconds",
-    "memoize": "memoization needs the controller's cache",
     "expression": "expr-lang is only evaluated in retryStrategy.expression",
     "suspend": "suspend templates need an operator to resume them",
     "resource": "resource templates need a Kubernetes API",
@@ -248,7 +253,6 @@ _REFUSAL_REASONS: dict[str, str] = {
     "containerSet": "container sets are not supported",
     "data": "data templates are not supported",
     "daemon": "daemon templates are not supported",
-    "target": "dag.target is not supported: every task runs",
     "bucket": "only key-only S3 artifacts are supported: they resolve against --artifact-root",
     "endpoint": "only key-only S3 artifacts are supported: they resolve against --artifact-root",
     "zip": "only tar (the default) and none archives are supported",

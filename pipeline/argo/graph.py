@@ -103,6 +103,14 @@ class GraphMixin:
         deps = {name: (exprs[name].tasks() if exprs[name] else []) for name in order}
         lineage = {name: ancestors(name, deps) for name in order}
         leaves = sorted(set(order) - {dep for names in deps.values() for dep in names})
+        target = str(template["dag"].get("target") or "").split()
+        if target:  # dag.target: only the targets and what they depend on run; the targets are the leaves
+            unknown = [name for name in target if name not in by_name]
+            if unknown:
+                raise NodeFailure(f"dag.target names {', '.join(map(repr, unknown))}, not tasks of templates[{call.template}]")
+            needed = set(target) | {dep for name in target for dep in lineage[name]}
+            order = [name for name in order if name in needed]
+            leaves = sorted(set(target))
         outcomes: dict[str, Outcome] = {}
         groups: dict[str, tuple[Node, list[Any]]] = {}
         dag_fail_fast = template["dag"].get("failFast", True)

@@ -499,6 +499,8 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
             raise WorkflowLoadError(f"{path}.{key}: only {where_it_works} templates use it")
     if "activeDeadlineSeconds" in template:
         parse_int(template["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds")
+    if "timeout" in template and not _has_tag(template["timeout"]):
+        parse_duration(template["timeout"], f"{path}.timeout")
     if "retryStrategy" in template:
         _check_retry(template["retryStrategy"], f"{path}.retryStrategy")
     _check_mutexes(template.get("synchronization"), f"{path}.synchronization")

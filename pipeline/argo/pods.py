@@ -32,6 +32,7 @@ class _PodPlan:
     out_arts: list[dict[str, Any]]
     deadline_s: int | None
     where: str
+    timeout_s: float | None = None  # template `timeout`, counted from the node's start
 
 
 class PodsMixin:
@@ -53,6 +54,7 @@ class PodsMixin:
         return self.status.finish_node(node, phase, message)
 
     def _pod_body(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> tuple[str, str]:
+        node_started = time.monotonic()  # `timeout` counts time spent waiting for a slot too, as Pending does
         plan = self._plan_pod(call, template, bound, node, retries)
         if not self._acquire_pod_slot(call):
             return FAILED, self._halted(call) or "Stopped"
@@ -61,6 +63,8 @@ class PodsMixin:
             deadlines = list(call.deadlines)
             if plan.deadline_s is not None:
                 deadlines.append(Deadline(now + plan.deadline_s, f"Step exceeded its deadline (template activeDeadlineSeconds={plan.deadline_s})"))
+            if plan.timeout_s is not None:
+                deadlines.append(Deadline(node_started + plan.timeout_s, f"Step exceeded its deadline (template timeout={plan.timeout_s:g}s)"))
             earliest = min(deadlines, key=lambda d: d.at) if deadlines else None
             if earliest is not None and earliest.at <= now:
                 return FAILED, earliest.message
@@ -126,7 +130,7 @@ class PodsMixin:
         for art in declared.get("artifacts") or []:
             scope[f"outputs.artifacts.{art['name']}.path"] = art["path"]
         path_scope = {key: value for key, value in scope.items() if key.endswith(".path")}
-        resolved = substitute({key: template[key] for key in (kind, "inputs", "outputs", "activeDeadlineSeconds") if key in template}, scope)
+        resolved = substitute({key: template[key] for key in (kind, "inputs", "outputs", "activeDeadlineSeconds", "timeout") if key in template}, scope)
         in_arts = (resolved.get("inputs") or {}).get("artifacts") or []
         out_params = (resolved.get("outputs") or {}).get("parameters") or []
         out_arts = (resolved.get("outputs") or {}).get("artifacts") or []
@@ -172,10 +176,15 @@ class PodsMixin:
         remap.prepare()
         for art in in_arts:
             self._stage_input(art, bound.artifacts.get(art["name"]), remap)
-        deadline_s = None
-        if "activeDeadlineSeconds" in resolved:
-            deadline_s = loader.parse_int(resolved["activeDeadlineSeconds"], f"{where}.activeDeadlineSeconds")
-        return _PodPlan([executable] + argv[1:], env, cwd, remap, out_params, out_arts, deadline_s, where)
+        deadline_s = timeout_s = None
+        try:
+            if "activeDeadlineSeconds" in resolved:
+                deadline_s = loader.parse_int(resolved["activeDeadlineSeconds"], f"{where}.activeDeadlineSeconds")
+            if "timeout" in resolved:
+                timeout_s = loader.parse_duration(resolved["timeout"], f"{where}.timeout")
+        except WorkflowLoadError as exc:
+            raise NodeFailure(str(exc)) from exc
+        return _PodPlan([executable] + argv[1:], env, cwd, remap, out_params, out_arts, deadline_s, where, timeout_s)
 
     def _collect_outputs(self, plan: _PodPlan, node: Node) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         params = []

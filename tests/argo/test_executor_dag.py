@@ -128,3 +128,21 @@ def test_template_fail_fast_stops_a_loop_at_the_failing_item(tmp_path: Path) -> 
     items = sorted(n["displayName"] for n in nodes(result) if n["displayName"].startswith("item("))
     assert items == ["item(0:0)", "item(1:2)"]  # the third item never started
     assert result.status["status"]["nodes"][result.name]["message"] == "template has failed or errored children and failFast enabled"
+
+
+def test_dag_target_runs_only_what_the_targets_need(tmp_path: Path) -> None:
+    result = run_fixture("dag-target-timeout.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Pod") == ["A", "C", "E"]
+    result = run_fixture("dag-target-timeout.yaml", tmp_path, parameters={"target": "B E"})
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Pod") == ["A", "B", "C", "E"]
+
+
+def test_template_timeout_kills_the_pod(tmp_path: Path) -> None:
+    result = run_fixture("dag-target-timeout.yaml", tmp_path, entrypoint="timeouts")
+
+    assert result.phase == "Failed"
+    assert node(result, "quick")["phase"] == "Succeeded"
+    assert node(result, "slow")["phase"] == "Failed"
+    assert node(result, "slow")["message"] == "Step exceeded its deadline (template timeout=0.3s)"
