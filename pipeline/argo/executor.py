@@ -538,27 +538,68 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
                 arts[name] = {"raw": {"data": str(art["raw"].get("data", ""))}}
         return params, arts
 
-    def _template_outputs(self, call: Call, template: dict[str, Any], scope: dict[str, str], node: Node) -> None:
-        """Outputs of a DAG or steps template, from its children's (valueFrom.parameter)."""
+    def _template_outputs(
+        self, call: Call, template: dict[str, Any], scope: dict[str, str], node: Node,
+        art_scope: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Outputs of a DAG or steps template, from its children's: parameters by
+        `valueFrom.parameter` or `valueFrom.expression`, artifacts by `from` or `fromExpression`."""
         params = []
         for param in (template.get("outputs") or {}).get("parameters") or []:
             name = param["name"]
             value_from = param.get("valueFrom") or {}
             field_path = f"templates[{call.template}].outputs.parameters[{name}]"
-            raw = value_from["parameter"] if "parameter" in value_from else param_string(param.get("value"))
-            value = substitute(param_string(raw), scope)
-            leftover = first_unresolved(value)
-            if leftover:
-                if "default" not in value_from:
-                    raise NodeFailure(f"unable to resolve {leftover} ({field_path}.valueFrom.parameter)")
-                value = param_string(value_from["default"])
+            if "expression" in value_from:
+                value = self._output_expression(str(value_from["expression"]), scope, f"{field_path}.valueFrom.expression")
+                if value is None and "default" not in value_from:
+                    raise NodeFailure(f"expression gave nil ({field_path}.valueFrom.expression)")
+                value = exprlang.go_string(value) if value is not None else param_string(value_from["default"])
+            else:
+                raw = value_from["parameter"] if "parameter" in value_from else param_string(param.get("value"))
+                value = substitute(param_string(raw), scope)
+                leftover = first_unresolved(value)
+                if leftover:
+                    if "default" not in value_from:
+                        raise NodeFailure(f"unable to resolve {leftover} ({field_path}.valueFrom.parameter)")
+                    value = param_string(value_from["default"])
             entry = {"name": name, "value": value}
             if param.get("globalName"):
                 entry["globalName"] = param["globalName"]
                 self.status.set_global_output("parameters", {"name": param["globalName"], "value": value})
             params.append(entry)
+        arts = []
+        for art in (template.get("outputs") or {}).get("artifacts") or []:
+            field_path = f"templates[{call.template}].outputs.artifacts[{art['name']}]"
+            if "fromExpression" in art:
+                location = self._output_expression(str(art["fromExpression"]), {**scope, **(art_scope or {})}, f"{field_path}.fromExpression")
+            else:
+                match = re.fullmatch(r"\s*\{\{\s*(.+?)\s*\}\}\s*", str(art.get("from", "")))
+                location = (art_scope or {}).get(match.group(1)) if match else None
+            if not isinstance(location, dict) or "s3" not in location:
+                if art.get("optional"):
+                    continue
+                raise NodeFailure(f"unable to resolve output artifact {art['name']!r} ({field_path})")
+            entry = {"name": art["name"], "s3": dict(location["s3"])}
+            if art.get("globalName"):
+                entry["globalName"] = art["globalName"]
+                self.status.set_global_output("artifacts", {"name": art["globalName"], "s3": entry["s3"]})
+            arts.append(entry)
+        outputs: dict[str, Any] = {}
         if params:
-            node.outputs = {"parameters": params}
+            outputs["parameters"] = params
+        if arts:
+            outputs["artifacts"] = arts
+        if outputs:
+            node.outputs = outputs
+
+    @staticmethod
+    def _output_expression(expression: str, scope: dict[str, Any], path: str) -> Any:
+        try:
+            return exprlang.evaluate(expression, scope)
+        except exprlang.UnknownName:
+            return None  # a step that did not run: nil, as Argo's env has no entry for it
+        except ExpressionError as exc:
+            raise NodeFailure(f"{exc} ({path})") from exc
 
 # --- entry point ----------------------------------------------------------------------------------------
 

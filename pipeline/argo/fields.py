@@ -200,10 +200,10 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "name": STR, "value": SCALAR, "valueFrom": obj("OutputValueFrom"), "globalName": STR,
         **_accepted("description", "emitMetric"),
     },
-    "OutputValueFrom": {"path": STR, "parameter": STR, "default": SCALAR},
+    "OutputValueFrom": {"path": STR, "parameter": STR, "default": SCALAR, "expression": STR},
     "OutputArtifact": {
         "name": STR, "path": STR, "s3": obj("S3KeyOnly"), "archive": obj("ArchiveStrategy"), "optional": BOOL,
-        "globalName": STR, **_accepted("archiveLogs", "artifactGC", "description"),
+        "globalName": STR, "from": STR, "fromExpression": STR, **_accepted("archiveLogs", "artifactGC", "description"),
     },
     "S3KeyOnly": {"key": STR},
     "RawArtifact": {"data": STR},

@@ -513,17 +513,31 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
     for param in (template.get("outputs") or {}).get("parameters") or []:
         ppath = f"{path}.outputs.parameters[{param.get('name')}]"
         value_from = param.get("valueFrom") or {}
-        if "value" not in param and not value_from.get("path") and not value_from.get("parameter"):
-            raise WorkflowLoadError(f"{ppath}: needs value, valueFrom.path or valueFrom.parameter")
-        if leaf and value_from.get("parameter"):
-            raise WorkflowLoadError(f"{ppath}.valueFrom.parameter: only DAG and steps templates read other nodes' outputs")
+        if "value" not in param and not any(value_from.get(k) for k in ("path", "parameter", "expression")):
+            raise WorkflowLoadError(f"{ppath}: needs value, valueFrom.path, valueFrom.parameter or valueFrom.expression")
+        for key in ("parameter", "expression"):
+            if leaf and value_from.get(key):
+                raise WorkflowLoadError(f"{ppath}.valueFrom.{key}: only DAG and steps templates read other nodes' outputs")
+        if value_from.get("expression"):
+            try:
+                exprlang.Expression(str(value_from["expression"]))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{ppath}.valueFrom.expression: {exc}") from exc
         if not leaf and value_from.get("path"):
             raise WorkflowLoadError(f"{ppath}.valueFrom.path: only container and script templates write files")
     for artifact in (template.get("outputs") or {}).get("artifacts") or []:
-        if not leaf:
-            raise WorkflowLoadError(f"{path}.outputs.artifacts: only container and script templates produce artifacts locally")
-        if not artifact.get("path"):
-            raise WorkflowLoadError(f"{path}.outputs.artifacts[{artifact.get('name')}].path is required")
+        apath = f"{path}.outputs.artifacts[{artifact.get('name')}]"
+        if leaf and not artifact.get("path"):
+            raise WorkflowLoadError(f"{apath}.path is required")
+        if not leaf and not (artifact.get("from") or artifact.get("fromExpression")):
+            raise WorkflowLoadError(f"{apath}: a DAG or steps template's artifact needs from or fromExpression")
+        if leaf and (artifact.get("from") or artifact.get("fromExpression")):
+            raise WorkflowLoadError(f"{apath}: from and fromExpression are for DAG and steps templates")
+        if artifact.get("fromExpression"):
+            try:
+                exprlang.Expression(str(artifact["fromExpression"]))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{apath}.fromExpression: {exc}") from exc
     if leaf:
         body = template[kind]
         _check_mounts(loaded, template, body, f"{path}.{kind}")

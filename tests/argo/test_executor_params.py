@@ -206,3 +206,10 @@ def test_with_sequence(tmp_path: Path) -> None:
     assert items("formatted") == ["user0A", "user0B"]
     assert items("from-output") == ["0", "1"]
     assert any(n["displayName"] == "formatted(1:user0B)" for n in nodes(result))
+
+
+def test_conditional_outputs_by_expression(tmp_path: Path) -> None:
+    for side in ("heads", "tails"):
+        result = run_fixture("conditional-outputs.yaml", tmp_path, parameters={"side": side}, artifact_root=tmp_path / "repo")
+        assert result.phase == "Succeeded", result.message
+        assert node(result, "check")["outputs"]["result"] == f"it was {side} / it was {side}"
