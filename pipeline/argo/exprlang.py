@@ -7,9 +7,10 @@ index access (`a.b`, `a['b']`, `a[0]`, `a?.b`), `+ - * / % **`, comparisons, `in
 `matches`, `contains`, `startsWith`, `endsWith`, `&& and`, `|| or`, `! not`, `?:` ternaries,
 `??`, and the functions Argo's examples call: Argo's own (`asInt`, `asFloat`, `jsonpath`,
 `toJson`, `string`), expr-lang builtins (`int`, `float`, `len`, `upper`, `lower`, `trim`,
-`split`, `join`, `fromJSON`, `toJSON`, `keys`, `values`, `abs`) and `sprig.<name>` for the sprig
-functions in `SPRIG`. Closures (`map(xs, {#})`), `now()`, pipes and `let` are refused by name:
-an expression that cannot be evaluated exactly is an error, never a guess.
+`split`, `join`, `fromJSON`, `toJSON`, `keys`, `values`, `abs`, and with a `{...#...}` closure
+`map`, `filter`, `all`, `any`, `none`, `one`, `count`) and `sprig.<name>` for the sprig
+functions in `SPRIG`. `now()`, method calls, pipes and `let` are refused by name: an expression
+that cannot be evaluated exactly is an error, never a guess.
 """
 
 from __future__ import annotations
@@ -108,9 +109,8 @@ class Expression:
                 tokens.append(("lit", _LITERALS[raw]))
             elif kind == "word" and raw in _WORD_OPS:
                 tokens.append(("op", _WORD_OPS[raw]))
-            elif kind == "op" and raw in ("#", "|"):
-                what = "closures (`#`)" if raw == "#" else "pipes (`|`)"
-                raise self._error(f"{what} are not supported locally")
+            elif kind == "op" and raw == "|":
+                raise self._error("pipes (`|`) are not supported locally")
             else:
                 tokens.append((str(kind), raw))
         if not tokens:
@@ -232,6 +232,22 @@ class Expression:
             else:
                 return node
 
+    _in_closure = 0
+
+    def _closure_call(self, name: str) -> Any:
+        """map/filter/all/any/none/one/count(list, {predicate with #})."""
+        items = self._ternary()
+        self._expect(",")
+        self._expect("{")
+        self._in_closure += 1
+        try:
+            body = self._ternary()
+        finally:
+            self._in_closure -= 1
+        self._expect("}")
+        self._expect(")")
+        return ("closure", name, items, body)
+
     def _arguments(self) -> list[Any]:
         if self._take(")"):
             return []
@@ -261,10 +277,16 @@ class Expression:
                     raise self._error(f"sprig.{name[1]} is not supported locally (supported: {', '.join(sorted(SPRIG))})")
                 return ("call", f"sprig.{name[1]}", self._arguments())
             if self._take("("):
+                if value in CLOSURE_FUNCTIONS:
+                    return self._closure_call(value)
                 if value not in FUNCTIONS:
                     raise self._error(f"function {value!r} is not supported locally (supported: {', '.join(sorted(FUNCTIONS))})")
                 return ("call", value, self._arguments())
             return ("var", value)
+        if value == "#":
+            if not self._in_closure:
+                raise self._error("`#` is only defined inside a closure ({...} argument of map, filter, ...)")
+            return ("var", "#")
         if value == "(":
             node = self._ternary()
             self._expect(")")
@@ -333,6 +355,19 @@ class Expression:
                 raise
             except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
                 raise self._error(f"{node[1]}({', '.join(map(repr, args))}): {exc}") from exc
+        if kind == "closure":
+            items = self._eval(node[2], env)
+            if not isinstance(items, list):
+                raise self._error(f"{node[1]}() needs a list, got {items!r}")
+            values = [self._eval(node[3], {**env, "#": item}) for item in items]
+            name = node[1]
+            if name == "map":
+                return values
+            verdicts = [_truth(v, self) for v in values]
+            if name == "filter":
+                return [item for item, keep in zip(items, verdicts) if keep]
+            return {"all": all(verdicts), "any": any(verdicts), "none": not any(verdicts),
+                    "one": sum(verdicts) == 1, "count": sum(verdicts)}[name]
         if kind == "method":
             raise self._error(f"method calls ({node[2]}()) are not supported locally")
         if kind == "if":
@@ -438,7 +473,7 @@ def _to_int(value: Any) -> int:
 
 
 def _json_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)  # Go's encoding/json sorts map keys
 
 
 def jsonpath(document: Any, path: str) -> Any:
@@ -469,6 +504,8 @@ def jsonpath(document: Any, path: str) -> Any:
 def _len(value: Any) -> int:
     return len(value)
 
+
+CLOSURE_FUNCTIONS = ("map", "filter", "all", "any", "none", "one", "count")
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     # Argo's own (workflow/common/expression: asInt, asFloat, jsonpath, toJson, string)

@@ -156,6 +156,11 @@ class PodsMixin:
         cwd = body.get("workingDir") or None
         if cwd is not None and not os.path.isdir(cwd):
             raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
+        if cwd is None:
+            # The image's WORKDIR is not known here; most images leave it at `/`, so a relative
+            # path lands in the pod's own root: the node's filesystem directory.
+            remap.root.mkdir(parents=True, exist_ok=True)
+            cwd = str(remap.root)
         command = self.wf.command_of(body)
         if command is None:  # the loader checked it; a template substituted into existence may not
             raise NodeFailure(f"{where}.{kind}.command is required locally")

@@ -16,7 +16,9 @@ line (`--outputs-dir /tmp/outputs`) that the program fills. Paths the program co
 time without them appearing in its command line are not seen (except through `TMPDIR`): such a
 program must take its output location as an argument (our pipeline CLI does). A path that
 reaches the command through a parameter value is used as given: it names a file of this machine
-(a test's directory, a local config), which the template's own text does not.
+(a test's directory, a local config), which the template's own text does not. A template
+without `workingDir` runs in `<node dir>/fs`, the pod's root: the image's WORKDIR is not known
+here and most images leave it at `/`.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
         (lambda d: d["spec"]["templates"][0].update(podSpecPatch="{}"), "spec.templates[main].podSpecPatch"),
         (lambda d: d["spec"]["templates"][0]["container"].update(ports=[]), "spec.templates[main].container.ports"),
         (lambda d: d["spec"].update(parallelism="two"), "spec.parallelism: expected an integer"),
-        (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=map(xs, {#})}}"]), "spec.templates[main].container.args[0]: closures"),
+        (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=xs | map(#)}}"]), "spec.templates[main].container.args[0]: pipes"),
         (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=now()}}"]), "function 'now' is not supported locally"),
         (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, dag, steps"),
         (lambda d: d["spec"]["templates"][0]["container"].pop("command"), "command is required locally"),

@@ -135,6 +135,10 @@ def test_expression_tags_in_arguments_and_when(tmp_path: Path) -> None:
         ("toJson({a: 1})", '{"a":1}'),
         ("asFloat('2.5') * 2", 5.0),
         ("!true || not false", True),
+        ("map([1, 2], {# * 2})", [2, 4]),
+        ("filter(['a.log', 'b.txt'], {# endsWith '.log'})", ["a.log"]),
+        ("all([1, 2], {# > 0}) && count([1, 2], {# > 1}) == 1", True),
+        ("map([[34, 27]], {sprig.add(#[0], #[1]) / 2})[0]", 30.5),
     ],
 )
 def test_exprlang(expression: str, expected: object) -> None:
@@ -147,7 +151,8 @@ def test_exprlang(expression: str, expected: object) -> None:
 @pytest.mark.parametrize(
     ("expression", "fragment"),
     [
-        ("map(xs, {# + 1})", "not supported locally"),
+        ("xs | map(#)", "pipes (`|`) are not supported locally"),
+        ("# + 1", "only defined inside a closure"),
         ("now()", "function 'now' is not supported locally"),
         ("sprig.randAlphaNum(5)", "sprig.randAlphaNum is not supported locally"),
         ("1 +", "ends too early"),
