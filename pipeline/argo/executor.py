@@ -531,6 +531,8 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
                     if art.get("optional"):
                         continue
                     raise NodeFailure(f"unable to resolve artifact {art['from']!r} ({apath}.from)")
+                if art.get("subPath"):  # one entry of a directory artifact
+                    location = {**location, "subPath": str(art["subPath"])}
                 arts[name] = location
             elif "s3" in art:
                 arts[name] = {"s3": {"key": str(art["s3"].get("key", ""))}}

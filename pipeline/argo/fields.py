@@ -146,7 +146,9 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "name": STR, "value": SCALAR, "default": SCALAR, "enum": list_of(SCALAR),
         "valueFrom": obj("InputValueFrom"), **_accepted("description"),
     },
-    "ArgumentArtifact": {"name": STR, "from": STR, "s3": obj("S3KeyOnly"), "raw": obj("RawArtifact"), "optional": BOOL},
+    "ArgumentArtifact": {
+        "name": STR, "from": STR, "s3": obj("S3KeyOnly"), "raw": obj("RawArtifact"), "optional": BOOL, "subPath": STR,
+    },
     "Template": {
         "name": STR,
         "inputs": obj("Inputs"),

@@ -297,7 +297,7 @@ class PodsMixin:
             if "raw" in location:
                 artifact_store.write_raw(location["raw"].get("data", ""), destination, mode)
             else:
-                artifact_store.load(self.artifact_root, location["s3"]["key"], destination, mode)
+                artifact_store.load(self.artifact_root, location["s3"]["key"], destination, mode, location.get("subPath"))
         except artifact_store.ArtifactError as exc:
             if art.get("optional"):
                 return

@@ -220,3 +220,11 @@ def test_a_missing_template_ref_is_named(tmp_path: Path) -> None:
     with pytest.raises(WorkflowLoadError) as caught:
         run_fixture("template-ref.yaml", tmp_path)
     assert "dag.tasks[shared].templateRef: WorkflowTemplate 'shared-say' not found: pass its file with --templates" in str(caught.value)
+
+
+def test_artifact_argument_sub_path(tmp_path: Path) -> None:
+    result = run_fixture("artifact-subpath.yaml", tmp_path, artifact_root=tmp_path / "repo")
+
+    assert result.phase == "Succeeded", result.message
+    assert node(result, "plain")["outputs"]["result"] == "hello"
+    assert node(result, "tarred")["outputs"]["result"] == "hello"
