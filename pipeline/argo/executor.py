@@ -47,7 +47,7 @@ from pipeline.argo.graph import GraphMixin
 from pipeline.argo.hooks import HookRunner, HooksMixin
 from pipeline.argo.loader import LoadedWorkflow, WorkflowLoadError
 from pipeline.argo.pods import PodsMixin
-from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
+from pipeline.argo.runtime import POD_KINDS, SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
 from pipeline.argo.status import (
     COMPLETED,
     DAG,
@@ -60,6 +60,7 @@ from pipeline.argo.status import (
     SKIPPED_TYPE,
     STEPS,
     SUCCEEDED,
+    SUSPEND,
     Node,
     WorkflowStatus,
     progress_line,
@@ -89,6 +90,7 @@ class RunOptions(BaseModel):
     name: str | None = None  # which document to run when a file holds several
     entrypoint: str | None = None
     image_entrypoints: dict[str, list[str]] = {}  # image → its ENTRYPOINT, for templates without command
+    resume_suspended: bool = False  # a suspend without duration resumes at once, as `argo resume` would
     kill_grace_s: float = 2.0  # SIGTERM → SIGKILL, like a pod's termination grace period
 
 
@@ -258,7 +260,7 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
     def execute(self, call: Call) -> Node:
         template = self.wf.templates[call.template]
         kind = template_kind(template)
-        node_type = {"container": POD, "script": POD, "dag": DAG, "steps": STEPS}[kind]
+        node_type = {"container": POD, "script": POD, "containerSet": POD, "dag": DAG, "steps": STEPS, "suspend": SUSPEND}[kind]
         try:
             bound = self._bind_inputs(template, call)
             prepared = substitute(template, {**self._globals(call.exit_handler), **bound.scope()})
@@ -270,7 +272,7 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
             )
         try:
             strategy = prepared.get("retryStrategy")
-            if strategy is None and kind in ("container", "script"):
+            if strategy is None and kind in POD_KINDS:
                 strategy = self.wf.spec.get("retryStrategy")
             if strategy is not None:
                 return self._with_retries(call, prepared, bound, strategy)
@@ -325,8 +327,10 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
         self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str], retries: int | None
     ) -> Node:
         kind = template_kind(template)
-        if kind in ("container", "script"):
+        if kind in POD_KINDS:
             return self._run_pod(call, template, bound, node_name, parents, retries)
+        if kind == "suspend":
+            return self._run_suspend(call, template, bound, node_name, parents)
         if kind == "dag":
             return self._run_dag(call, template, bound, node_name, parents)
         return self._run_steps(call, template, bound, node_name, parents)
@@ -396,6 +400,22 @@ class Executor(PodsMixin, GraphMixin, HooksMixin):
             attempt += 1
         retry.outputs = dict(child.outputs)
         return self.status.finish_node(retry, child.phase, message)
+
+    def _run_suspend(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
+        """A suspend template: with a duration it sleeps that long and resumes, as Argo does;
+        without one it resumes at once (the loader allows that only with --resume-suspended)."""
+        node = self.status.create_node(node_name, SUSPEND, template_name=call.template, boundary_id=call.boundary_id, parents=parents)
+        node.inputs = bound.to_json()
+        duration = (template.get("suspend") or {}).get("duration")
+        if duration is None:
+            return self.status.finish_node(node, SUCCEEDED, "resumed at once (--resume-suspended)")
+        try:
+            seconds = loader.parse_duration(duration, f"templates[{call.template}].suspend.duration")
+        except WorkflowLoadError as exc:
+            return self.status.finish_node(node, ERROR, str(exc))
+        if self._sleep(seconds, call):
+            return self.status.finish_node(node, FAILED, self._halted(call) or "Stopped")
+        return self.status.finish_node(node, SUCCEEDED)
 
     def _sleep(self, seconds: float, call: Call) -> bool:
         """Wait for a backoff; True when a stop or deadline interrupted it."""
@@ -626,6 +646,7 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
             name=options.name,
             entrypoint=options.entrypoint,
             image_entrypoints=options.image_entrypoints,
+            resume_suspended=options.resume_suspended,
         )
     except WorkflowLoadError as exc:
         _record_load_failure(options, exc)

@@ -28,13 +28,15 @@ from pipeline.argo.expressions import (
     param_string,
     parse_depends,
 )
+from pipeline.argo.runtime import POD_KINDS, TEMPLATE_KINDS
 from pipeline.argo.status import utcnow
 from pipeline.errors import ConfigError
 
 RUNNABLE_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
+# Go's units, and `d` (days) as Argo's duration strings allow ("1d" in its suspend example)
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class WorkflowLoadError(ConfigError):
@@ -82,6 +84,7 @@ class LoadedWorkflow:
     template_names: dict[str, str] = field(default_factory=dict)
     # image → its ENTRYPOINT, for templates that give no command (`--image-entrypoint`)
     image_entrypoints: dict[str, list[str]] = field(default_factory=dict)
+    resume_suspended: bool = False  # `--resume-suspended`: a suspend without duration resumes at once
 
     def command_of(self, body: dict[str, Any]) -> list[str] | None:
         """A container's command: its own, else its image's known ENTRYPOINT (as Kubernetes
@@ -199,6 +202,7 @@ def load(
     entrypoint: str | None = None,
     now: datetime | None = None,
     image_entrypoints: dict[str, list[str]] | None = None,
+    resume_suspended: bool = False,
 ) -> LoadedWorkflow:
     main_sources = [source for path in files for source in read_documents(path)]
     every = list(main_sources) + [source for path in template_files for source in read_documents(path)]
@@ -275,6 +279,7 @@ def load(
         scheduled_time=scheduled_time,
         template_names=table.names,
         image_entrypoints=dict(image_entrypoints or {}),
+        resume_suspended=resume_suspended,
     )
     _check_workflow(loaded, where)
     return loaded
@@ -484,13 +489,15 @@ def _check_workflow(loaded: LoadedWorkflow, where: str) -> None:
 
 
 def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any], path: str) -> None:
-    kinds = [key for key in ("container", "script", "dag", "steps") if key in template]
+    kinds = [key for key in TEMPLATE_KINDS if key in template]
     if len(kinds) != 1:
         raise WorkflowLoadError(
-            f"{path}: a template needs exactly one of container, script, dag, steps (found {', '.join(kinds) or 'none'})"
+            f"{path}: a template needs exactly one of {', '.join(TEMPLATE_KINDS)} (found {', '.join(kinds) or 'none'})"
         )
     kind = kinds[0]
-    leaf = kind in ("container", "script")
+    leaf = kind in POD_KINDS
+    if kind == "suspend":
+        _check_suspend(loaded, template, path)
     # Fields that only mean something for one kind of template: refused elsewhere rather than
     # silently ignored.
     for key, meaningful in (("activeDeadlineSeconds", leaf), ("volumes", leaf), ("parallelism", not leaf)):
@@ -538,21 +545,63 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
                 exprlang.Expression(str(artifact["fromExpression"]))
             except ExpressionError as exc:
                 raise WorkflowLoadError(f"{apath}.fromExpression: {exc}") from exc
-    if leaf:
+    if kind == "containerSet":
+        _check_container_set(loaded, template, path)
+    elif leaf:
         body = template[kind]
         _check_mounts(loaded, template, body, f"{path}.{kind}")
-        if loaded.command_of(body) is None:
-            raise WorkflowLoadError(
-                f"{path}.{kind}.command is required locally: the image's ENTRYPOINT is not available outside the image "
-                "(or name it with --image-entrypoint IMAGE=COMMAND)"
-            )
+        _check_command(loaded, body, f"{path}.{kind}")
         if kind == "script" and "source" not in body:
             raise WorkflowLoadError(f"{path}.script.source is required")
         _check_env(loaded, body, f"{path}.{kind}")
     elif kind == "dag":
         _check_dag(loaded, name, template, path)
-    else:
+    elif kind == "steps":
         _check_steps(loaded, template, path)
+
+
+def _check_command(loaded: LoadedWorkflow, body: dict[str, Any], path: str) -> None:
+    if loaded.command_of(body) is None:
+        raise WorkflowLoadError(
+            f"{path}.command is required locally: the image's ENTRYPOINT is not available outside the image "
+            "(or name it with --image-entrypoint IMAGE=COMMAND)"
+        )
+
+
+def _check_container_set(loaded: LoadedWorkflow, template: dict[str, Any], path: str) -> None:
+    """Containers with unique names, known dependencies and no cycle, each runnable here."""
+    body = template["containerSet"]
+    containers = body.get("containers") or []
+    if not containers:
+        raise WorkflowLoadError(f"{path}.containerSet.containers: at least one container is required")
+    names = [str(c.get("name", "")) for c in containers]
+    graph: dict[str, list[str]] = {}
+    for container, name in zip(containers, names):
+        cpath = f"{path}.containerSet.containers[{name}]"
+        if not name:
+            raise WorkflowLoadError(f"{path}.containerSet.containers: every container needs a name")
+        if names.count(name) > 1:
+            raise WorkflowLoadError(f"{cpath}: duplicate container name")
+        for dep in container.get("dependencies") or []:
+            if dep not in names:
+                raise WorkflowLoadError(f"{cpath}.dependencies: unknown container {dep!r}")
+        graph[name] = [str(d) for d in container.get("dependencies") or []]
+        _check_command(loaded, container, cpath)
+        _check_env(loaded, container, cpath)
+        _check_mounts(loaded, template, container, cpath)
+    _check_mounts(loaded, template, body, f"{path}.containerSet")
+    _check_acyclic(graph, f"{path}.containerSet.containers")
+
+
+def _check_suspend(loaded: LoadedWorkflow, template: dict[str, Any], path: str) -> None:
+    duration = (template.get("suspend") or {}).get("duration")
+    if duration is None and not loaded.resume_suspended:
+        raise WorkflowLoadError(
+            f"{path}.suspend: a suspend without duration waits for `argo resume`, which no one can send here; "
+            "pass --resume-suspended to resume it at once, as `argo resume` right away would"
+        )
+    if duration is not None and not _has_tag(duration):
+        parse_duration(duration, f"{path}.suspend.duration")
 
 
 def template_volumes(spec: dict[str, Any], template: dict[str, Any]) -> dict[str, dict[str, Any]]:

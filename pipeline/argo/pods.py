@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +16,29 @@ from pipeline.argo import loader, process
 from pipeline.argo.expressions import param_string, substitute, unresolved_tags
 from pipeline.argo.loader import WorkflowLoadError
 from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
-from pipeline.argo.status import ERROR, FAILED, POD, SUCCEEDED, Node
+from pipeline.argo.status import CONTAINER, ERROR, FAILED, POD, SUCCEEDED, Node
 
 MAX_RESULT_BYTES = 256 * 1024  # Argo keeps the last 256 kB of stdout as outputs.result
 
 
 @dataclass
-class _PodPlan:
-    """A pod ready to start: its resolved command line, environment and filesystem."""
+class _ContainerPlan:
+    """One process of a pod: `main` for container and script templates, each of a
+    containerSet's containers (which start when their `dependencies` have succeeded)."""
 
+    name: str
     argv: list[str]
     env: dict[str, str]
     cwd: str | None
+    dependencies: list[str]
+
+
+@dataclass
+class _PodPlan:
+    """A pod ready to start: its resolved command lines, environments and filesystem."""
+
+    containers: list[_ContainerPlan]
+    container_set: bool
     remap: process.PathRemap
     out_params: list[dict[str, Any]]
     out_arts: list[dict[str, Any]]
@@ -68,18 +80,16 @@ class PodsMixin:
             earliest = min(deadlines, key=lambda d: d.at) if deadlines else None
             if earliest is not None and earliest.at <= now:
                 return FAILED, earliest.message
-            result = process.run(
-                plan.argv,
-                env=plan.env,
-                cwd=plan.cwd,
-                log_path=self.status.log_path(node),
-                deadline=(earliest.at, earliest.message) if earliest else None,
-                stop=call.stop,
-                kill_grace_s=self.kill_grace_s,
-            )
+            results = self._run_containers(plan, node, (earliest.at, earliest.message) if earliest else None, call.stop)
         finally:
             if self._pod_slots is not None:
                 self._pod_slots.release()
+        # The pod's result and exit code are its `main` container's (Argo reads them from main);
+        # a failed container's when one failed.
+        failed = next((r for r in results.values() if r is not None and (r.outcome != "exited" or r.exit_code != 0)), None)
+        result = failed or results.get("main")
+        if result is None:  # a containerSet without `main`, all succeeded
+            return self._finish_container_set(plan, node)
 
         stdout = result.stdout.encode()[-MAX_RESULT_BYTES:].decode(errors="replace")
         # Outputs are only ever replaced, never changed in place: the status writer may be
@@ -108,6 +118,81 @@ class PodsMixin:
             if "globalName" in entry:
                 self.status.set_global_output("artifacts", {"name": entry["globalName"], "s3": entry["s3"]})
         return SUCCEEDED, ""
+
+    def _finish_container_set(self, plan: _PodPlan, node: Node) -> tuple[str, str]:
+        """A containerSet without a `main` container that all succeeded: no result, outputs
+        from files only."""
+        params, arts = self._collect_outputs(plan, node)
+        outputs: dict[str, Any] = {}
+        if params:
+            outputs["parameters"] = params
+        if arts:
+            outputs["artifacts"] = arts
+        node.outputs = outputs
+        return SUCCEEDED, ""
+
+    def _run_containers(
+        self, plan: _PodPlan, node: Node, deadline: tuple[float, str] | None, stop: threading.Event,
+    ) -> dict[str, process.ProcessResult | None]:
+        """Every container of the pod, each once its dependencies have succeeded (independent
+        ones in parallel). As in Argo v4.0, the first container to fail ends the pod: running
+        siblings are stopped and the ones waiting never start (None)."""
+        if not plan.container_set:
+            only = plan.containers[0]
+            result = process.run(
+                only.argv, env=only.env, cwd=only.cwd, log_path=self.status.log_path(node), deadline=deadline,
+                stop=stop, kill_grace_s=self.kill_grace_s,
+            )
+            return {only.name: result}
+        results: dict[str, process.ProcessResult | None] = {}
+        children = {
+            c.name: self.status.create_node(f"{node.name}.{c.name}", CONTAINER, template_name=None, boundary_id=node.id, parents=[node.id])
+            for c in plan.containers
+        }
+        pod_stop = threading.Event()
+        cond = threading.Condition()
+
+        def watch() -> None:  # the pod's own stop follows the call's
+            while not pod_stop.is_set():
+                if stop.wait(0.05):
+                    pod_stop.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+        def one(container: _ContainerPlan) -> None:
+            result = process.run(
+                container.argv, env=container.env, cwd=container.cwd, log_path=self.status.log_path(children[container.name]),
+                deadline=deadline, stop=pod_stop, kill_grace_s=self.kill_grace_s,
+            )
+            ok = result.outcome == "exited" and result.exit_code == 0
+            self.status.finish_node(children[container.name], SUCCEEDED if ok else FAILED, "" if ok else f"Error (exit code {result.exit_code})")
+            with cond:
+                results[container.name] = result
+                if not ok:
+                    pod_stop.set()
+                cond.notify_all()
+
+        started: set[str] = set()
+        with cond:
+            while True:
+                if not pod_stop.is_set():
+                    for container in plan.containers:
+                        ready = all(
+                            (r := results.get(dep)) is not None and r.outcome == "exited" and r.exit_code == 0
+                            for dep in container.dependencies
+                        )
+                        if container.name not in started and ready:
+                            started.add(container.name)
+                            threading.Thread(target=one, args=(container,), daemon=True).start()
+                if all(name in results for name in started) and (pod_stop.is_set() or len(started) == len(plan.containers)):
+                    break
+                cond.wait(0.1)
+        pod_stop.set()
+        for container in plan.containers:
+            if container.name not in started:
+                results[container.name] = None
+                self.status.finish_node(children[container.name], FAILED, "not started: the pod ended first")
+        return results
 
     def _plan_pod(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> _PodPlan:
         """Everything up to starting the process: substitution, the node's filesystem (path
@@ -141,7 +226,9 @@ class PodsMixin:
 
         locations = [p["valueFrom"]["path"] for p in out_params if (p.get("valueFrom") or {}).get("path")]
         locations += [a["path"] for a in out_arts] + [a["path"] for a in in_arts]
-        mounts = resolved[kind].get("volumeMounts") or []
+        mounts = list(resolved[kind].get("volumeMounts") or [])
+        for container in resolved[kind].get("containers") or []:  # containerSet: every container's mounts
+            mounts += [m for m in container.get("volumeMounts") or [] if m.get("mountPath") not in {x.get("mountPath") for x in mounts}]
         remap = process.PathRemap(node_dir / "fs", locations, [m["mountPath"] for m in mounts])
         # The template's own text first (its /tmp is the pod's), then the parameter values, which
         # name this machine's files (see pipeline.argo.process).
@@ -152,31 +239,13 @@ class PodsMixin:
             at, tag = leftover[0]
             raise NodeFailure(f"unresolved variable {tag} in {at}")
 
-        env = self._environment(body, f"{where}.{kind}", remap.tmp)
-        cwd = body.get("workingDir") or None
-        if cwd is not None and not os.path.isdir(cwd):
-            raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.{kind}.workingDir)")
-        if cwd is None:
-            # The image's WORKDIR is not known here; most images leave it at `/`, so a relative
-            # path lands in the pod's own root: the node's filesystem directory.
-            remap.root.mkdir(parents=True, exist_ok=True)
-            cwd = str(remap.root)
-        command = self.wf.command_of(body)
-        if command is None:  # the loader checked it; a template substituted into existence may not
-            raise NodeFailure(f"{where}.{kind}.command is required locally")
-        argv = command + [str(a) for a in body.get("args") or []]
-        if kind == "script":  # Argo appends the source file after args, mode 0755 (executor StageFiles)
-            script = node_dir / "script"
-            script.write_text(body["source"])
-            script.chmod(0o755)
-            argv.append(str(script))
-        executable = process.find_command(argv[0], env, cwd)
-        if executable is None:
-            raise NodeFailure(
-                f"command {argv[0]!r} not found on PATH ({where}.{kind}.command[0]): the image is not pulled locally, "
-                "so the command must be installed on this machine",
-                phase=FAILED,
-            )
+        containers: list[_ContainerPlan] = []
+        if kind == "containerSet":
+            for index, container in enumerate(body.get("containers") or []):
+                cpath = f"{where}.containerSet.containers[{container.get('name', index)}]"
+                containers.append(self._plan_container(container, str(container["name"]), cpath, remap, node_dir, None))
+        else:
+            containers.append(self._plan_container(body, "main", f"{where}.{kind}", remap, node_dir, body.get("source") if kind == "script" else None))
         self._mount_volumes(mounts, loader.template_volumes(self.wf.spec, template), node_dir, remap, f"{where}.{kind}")
         remap.prepare()
         for art in in_arts:
@@ -189,7 +258,37 @@ class PodsMixin:
                 timeout_s = loader.parse_duration(resolved["timeout"], f"{where}.timeout")
         except WorkflowLoadError as exc:
             raise NodeFailure(str(exc)) from exc
-        return _PodPlan([executable] + argv[1:], env, cwd, remap, out_params, out_arts, deadline_s, where, timeout_s)
+        return _PodPlan(containers, kind == "containerSet", remap, out_params, out_arts, deadline_s, where, timeout_s)
+
+    def _plan_container(
+        self, body: dict[str, Any], name: str, where: str, remap: process.PathRemap, node_dir: Path, source: str | None,
+    ) -> _ContainerPlan:
+        env = self._environment(body, where, remap.tmp)
+        cwd = body.get("workingDir") or None
+        if cwd is not None and not os.path.isdir(cwd):
+            raise NodeFailure(f"workingDir {cwd!r} does not exist on this machine ({where}.workingDir)")
+        if cwd is None:
+            # The image's WORKDIR is not known here; most images leave it at `/`, so a relative
+            # path lands in the pod's own root: the node's filesystem directory.
+            remap.root.mkdir(parents=True, exist_ok=True)
+            cwd = str(remap.root)
+        command = self.wf.command_of(body)
+        if command is None:  # the loader checked it; a template substituted into existence may not
+            raise NodeFailure(f"{where}.command is required locally")
+        argv = command + [str(a) for a in body.get("args") or []]
+        if source is not None:  # Argo appends the script file after args, mode 0755 (executor StageFiles)
+            script = node_dir / "script"
+            script.write_text(source)
+            script.chmod(0o755)
+            argv.append(str(script))
+        executable = process.find_command(argv[0], env, cwd)
+        if executable is None:
+            raise NodeFailure(
+                f"command {argv[0]!r} not found on PATH ({where}.command[0]): the image is not pulled locally, "
+                "so the command must be installed on this machine",
+                phase=FAILED,
+            )
+        return _ContainerPlan(name, [executable] + argv[1:], env, cwd, [str(d) for d in body.get("dependencies") or []])
 
     def _collect_outputs(self, plan: _PodPlan, node: Node) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         params = []

@@ -73,8 +73,12 @@ class Outcome:
     units: list[Node] | None = None  # the loop's nodes when the task used withItems/withParam
 
 
+TEMPLATE_KINDS = ("container", "script", "containerSet", "dag", "steps", "suspend")
+POD_KINDS = ("container", "script", "containerSet")  # what runs as a pod (processes)
+
+
 def template_kind(template: dict[str, Any]) -> str:
-    return next(key for key in ("container", "script", "dag", "steps") if key in template)
+    return next(key for key in TEMPLATE_KINDS if key in template)
 
 
 def continues(continue_on: dict[str, Any], phase: str) -> bool:

@@ -25,6 +25,7 @@ COMPLETED = frozenset({SUCCEEDED, FAILED, ERROR})
 
 # Node types, as Argo names them.
 POD, DAG, STEPS, STEP_GROUP, TASK_GROUP, RETRY, SKIPPED_TYPE = "Pod", "DAG", "Steps", "StepGroup", "TaskGroup", "Retry", "Skipped"
+CONTAINER, SUSPEND = "Container", "Suspend"
 
 # Argo's display name is the node name minus its boundary's name and a leading `[i].` or `.`.
 _SEPARATOR = re.compile(r"^(\[\d+\])?\.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import pytest
 from pathlib import Path
 
 from pipeline.argo.executor import RunOptions, run
@@ -217,3 +218,44 @@ def test_semaphore_without_its_configmap_defaults_to_one(tmp_path: Path) -> None
 
     assert result.phase == "Succeeded", result.message
     assert max_overlap(intervals(tmp_path / "intervals")) == 1
+
+
+def test_container_set_runs_in_dependency_order_in_one_pod(tmp_path: Path) -> None:
+    result = run_fixture("container-set.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    pod = result.status["status"]["nodes"][result.name]
+    assert pod["type"] == "Pod"
+    order = pod["outputs"]["result"].split()
+    assert order[0] == "a" and sorted(order[1:3]) == ["b", "c"] and order[3] == "d"
+    assert pod["outputs"]["parameters"] == [{"name": "order", "value": "\n".join(order)}]
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Container") == ["a", "b", "c", "main"]
+
+
+def test_container_set_ends_at_the_first_failed_container(tmp_path: Path) -> None:
+    result = run_fixture("container-set.yaml", tmp_path, entrypoint="failing")
+
+    assert result.phase == "Failed"
+    assert result.status["status"]["nodes"][result.name]["message"] == "Error (exit code 3)"
+    containers = {n["displayName"]: n for n in nodes(result) if n["type"] == "Container"}
+    assert containers["bad"]["phase"] == "Failed" and containers["after"]["phase"] == "Failed"
+    assert containers["after"]["message"] == "not started: the pod ended first"
+
+
+def test_suspend_with_a_duration_sleeps_then_resumes(tmp_path: Path) -> None:
+    result = run_fixture("suspend.yaml", tmp_path, resume_suspended=True)
+
+    assert result.phase == "Succeeded", result.message
+    delay, approve = node(result, "delay"), node(result, "approve")
+    assert delay["type"] == approve["type"] == "Suspend"
+    assert approve["message"] == "resumed at once (--resume-suspended)"
+    assert node(result, "release")["outputs"]["result"] == "released"
+
+
+def test_suspend_without_duration_is_refused_naming_the_field(tmp_path: Path) -> None:
+    from pipeline.argo.loader import WorkflowLoadError
+
+    with pytest.raises(WorkflowLoadError) as caught:
+        run_fixture("suspend.yaml", tmp_path)
+    assert "spec.templates[approve].suspend: a suspend without duration waits for `argo resume`" in str(caught.value)
+    assert "--resume-suspended" in str(caught.value)

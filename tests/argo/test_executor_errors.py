@@ -61,7 +61,7 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
         (lambda d: d["spec"].update(parallelism="two"), "spec.parallelism: expected an integer"),
         (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=xs | map(#)}}"]), "spec.templates[main].container.args[0]: pipes"),
         (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=now()}}"]), "function 'now' is not supported locally"),
-        (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, dag, steps"),
+        (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, containerSet, dag, steps, suspend"),
         (lambda d: d["spec"]["templates"][0]["container"].pop("command"), "command is required locally"),
         (lambda d: d["spec"].update(entrypoint="nope"), "spec.entrypoint: unknown template 'nope'"),
         (lambda d: d["spec"].update(onExit="nope"), "spec.onExit: unknown template 'nope'"),
