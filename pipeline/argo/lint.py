@@ -80,11 +80,18 @@ def lint(paths: Iterable[str | Path], *, budget_bytes: int = DEFAULT_BUDGET_BYTE
     workflowTemplateRef may name a WorkflowTemplate in another file)."""
     paths = [str(p) for p in paths]
     documents = load_documents(paths)
-    findings = lint_documents(documents, budget_bytes=budget_bytes)
-    for path in paths:
-        if not any(d.file == path and is_argo_workflow(d.body) for d in documents):
-            findings.append(Finding(file=path, document=0, path="$", message=f"no Argo workflow document ({', '.join(WORKFLOW_KINDS)})"))
-    return findings
+    return lint_documents(documents, budget_bytes=budget_bytes)
+
+
+def skipped(documents: Sequence[Document]) -> list[str]:
+    """One note per document that is not an Argo workflow kind (a ConfigMap beside a
+    Workflow, ...): lint says it skipped them instead of judging them."""
+    notes = []
+    for document in documents:
+        if not is_argo_workflow(document.body):
+            kind = document.body.get("kind", "<no kind>") if isinstance(document.body, dict) else type(document.body).__name__
+            notes.append(f"{document.file}:{document.index}: note: skipped {kind} (not one of {', '.join(WORKFLOW_KINDS)})")
+    return notes
 
 
 def lint_documents(documents: Sequence[Document], *, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> list[Finding]:
@@ -217,6 +224,8 @@ def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: in
 
     try:
         findings = lint(files, budget_bytes=budget_bytes) if files else []
+        for note in skipped(load_documents(files)) if files else []:
+            print(note, file=sys.stderr)
         for path in status_files:
             findings.extend(check_output_sizes(_read_status(path), source=path, budget_bytes=budget_bytes))
     except (LintInputError, SchemaNotFoundError) as exc:
