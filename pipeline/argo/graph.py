@@ -225,7 +225,7 @@ class GraphMixin:
         if phase != SUCCEEDED:
             return phase, self._first_failure(dag_node)
         scope, art_scope = outcome_scope("tasks", outcomes)
-        self._template_outputs(call, template, {**self._globals(call.exit_handler), **scope}, dag_node, art_scope)
+        self._template_outputs(call, template, {**self._globals(call.exit_handler), **bound.scope(), **scope}, dag_node, art_scope)
         return SUCCEEDED, ""
 
     def _failing_fast(self, dag_node: Node, outcomes: dict[str, Outcome], continue_on: dict[str, dict[str, Any]]) -> str | None:
@@ -346,7 +346,7 @@ class GraphMixin:
             if failed:
                 return failed[0].phase, f"child '{failed[0].name}' failed"
         scope, art_scope = outcome_scope("steps", outcomes)
-        self._template_outputs(call, template, {**self._globals(call.exit_handler), **scope}, steps_node, art_scope)
+        self._template_outputs(call, template, {**self._globals(call.exit_handler), **bound.scope(), **scope}, steps_node, art_scope)
         return SUCCEEDED, ""
 
     def _run_step_group(

@@ -213,3 +213,4 @@ def test_conditional_outputs_by_expression(tmp_path: Path) -> None:
         result = run_fixture("conditional-outputs.yaml", tmp_path, parameters={"side": side}, artifact_root=tmp_path / "repo")
         assert result.phase == "Succeeded", result.message
         assert node(result, "check")["outputs"]["result"] == f"it was {side} / it was {side}"
+        assert output(node(result, "choose"), "side") == f"{side}!"
