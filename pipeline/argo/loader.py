@@ -551,6 +551,9 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
         body = template[kind]
         _check_mounts(loaded, template, body, f"{path}.{kind}")
         _check_command(loaded, body, f"{path}.{kind}")
+        for index, init in enumerate(template.get("initContainers") or []):
+            _check_command(loaded, init, f"{path}.initContainers[{init.get('name', index)}]")
+            _check_env(loaded, init, f"{path}.initContainers[{init.get('name', index)}]")
         if kind == "script" and "source" not in body:
             raise WorkflowLoadError(f"{path}.script.source is required")
         _check_env(loaded, body, f"{path}.{kind}")

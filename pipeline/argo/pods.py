@@ -40,6 +40,7 @@ class _PodPlan:
     containers: list[_ContainerPlan]
     container_set: bool
     remap: process.PathRemap
+    init: list[_ContainerPlan]
     out_params: list[dict[str, Any]]
     out_arts: list[dict[str, Any]]
     deadline_s: int | None
@@ -137,6 +138,13 @@ class PodsMixin:
         """Every container of the pod, each once its dependencies have succeeded (independent
         ones in parallel). As in Argo v4.0, the first container to fail ends the pod: running
         siblings are stopped and the ones waiting never start (None)."""
+        for init in plan.init:  # init containers: one after the other, before the main one
+            result = process.run(
+                init.argv, env=init.env, cwd=init.cwd, log_path=self.status.log_path(node), deadline=deadline,
+                stop=stop, kill_grace_s=self.kill_grace_s,
+            )
+            if result.outcome != "exited" or result.exit_code != 0:
+                return {init.name: result}
         if not plan.container_set:
             only = plan.containers[0]
             result = process.run(
@@ -227,7 +235,8 @@ class PodsMixin:
         locations = [p["valueFrom"]["path"] for p in out_params if (p.get("valueFrom") or {}).get("path")]
         locations += [a["path"] for a in out_arts] + [a["path"] for a in in_arts]
         mounts = list(resolved[kind].get("volumeMounts") or [])
-        for container in resolved[kind].get("containers") or []:  # containerSet: every container's mounts
+        extra = list(resolved[kind].get("containers") or []) + list(template.get("initContainers") or [])
+        for container in extra:  # containerSet and init containers: every container's mounts
             mounts += [m for m in container.get("volumeMounts") or [] if m.get("mountPath") not in {x.get("mountPath") for x in mounts}]
         remap = process.PathRemap(node_dir / "fs", locations, [m["mountPath"] for m in mounts])
         # The template's own text first (its /tmp is the pod's), then the parameter values, which
@@ -246,6 +255,10 @@ class PodsMixin:
                 containers.append(self._plan_container(container, str(container["name"]), cpath, remap, node_dir, None))
         else:
             containers.append(self._plan_container(body, "main", f"{where}.{kind}", remap, node_dir, body.get("source") if kind == "script" else None))
+        init = [
+            self._plan_container(c, str(c.get("name", index)), f"{where}.initContainers[{c.get('name', index)}]", remap, node_dir, None)
+            for index, c in enumerate(remap.rewrite(substitute(self._raw_template(call).get("initContainers") or [], scope)))
+        ]
         self._mount_volumes(mounts, loader.template_volumes(self.wf.spec, template), node_dir, remap, f"{where}.{kind}")
         remap.prepare()
         for art in in_arts:
@@ -258,7 +271,7 @@ class PodsMixin:
                 timeout_s = loader.parse_duration(resolved["timeout"], f"{where}.timeout")
         except WorkflowLoadError as exc:
             raise NodeFailure(str(exc)) from exc
-        return _PodPlan(containers, kind == "containerSet", remap, out_params, out_arts, deadline_s, where, timeout_s)
+        return _PodPlan(containers, kind == "containerSet", remap, init, out_params, out_arts, deadline_s, where, timeout_s)
 
     def _plan_container(
         self, body: dict[str, Any], name: str, where: str, remap: process.PathRemap, node_dir: Path, source: str | None,

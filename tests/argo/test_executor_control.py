@@ -259,3 +259,10 @@ def test_suspend_without_duration_is_refused_naming_the_field(tmp_path: Path) ->
         run_fixture("suspend.yaml", tmp_path)
     assert "spec.templates[approve].suspend: a suspend without duration waits for `argo resume`" in str(caught.value)
     assert "--resume-suspended" in str(caught.value)
+
+
+def test_init_containers_run_first_in_the_pod(tmp_path: Path) -> None:
+    result = run_fixture("init-containers.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    assert result.status["status"]["nodes"][result.name]["outputs"]["result"] == "first\nsecond"

@@ -106,7 +106,6 @@ NEEDS: dict[str, str] = {
     "hello-hybrid.yaml": "a Windows node (cmd.exe)",
     "hello-windows.yaml": "a Windows node (cmd.exe)",
     "http-hello-world.yaml": "network (http template)",
-    "init-container.yaml": "init containers (pod spec)",
     "input-artifact-s3.yaml": "network (an S3 bucket)",
     "Intermediate-parameters.yaml": "an operator resuming the suspend, and the argosay image's /argosay",
     "k8s-jobs.yaml": "cluster API (resource template creates a Job)",
@@ -125,7 +124,6 @@ NEEDS: dict[str, str] = {
     "workflow-of-workflows.yaml": "cluster API (resource templates create Workflows)",
     "workflow-template/input-artifacts.yaml": "an S3 bucket",
     "forever.yaml": "runs for 1000 s by design",
-    "colored-logs.yaml": "runs for 99 s printing colours; fine, but only with a long timeout",
     "cluster-workflow-template/mixed-cluster-namespaced-wftmpl-steps.yaml": "a WorkflowTemplate (workflow-template-whalesay-template) no example file defines",
     "global-parameters-from-configmap-referenced-as-local-variable.yaml": "broken as stored: its entrypoint `whalesay` is not one of its templates (Argo rejects it too)",
 }
