@@ -42,7 +42,6 @@ ACCEPTED_WITHOUT_LOCAL_MEANING: dict[str, str] = {
     "artifactRepositoryRef": "key-only S3 artifacts resolve against --artifact-root",
     "description": "documentation only",
     "metrics": "Prometheus metrics are the controller's: none are emitted locally",
-    "emitMetric": "Prometheus metrics are the controller's: none are emitted locally",
     "memoize": "no memoization cache locally: every run is a cache miss, as a first run on a cluster is",
     "dnsConfig": "processes use this machine's DNS",
     "dnsPolicy": "processes use this machine's DNS",
@@ -208,7 +207,7 @@ OBJECTS: dict[str, dict[str, Spec]] = {
     "Outputs": {"parameters": list_of(obj("OutputParameter")), "artifacts": list_of(obj("OutputArtifact"))},
     "OutputParameter": {
         "name": STR, "value": SCALAR, "valueFrom": obj("OutputValueFrom"), "globalName": STR,
-        **_accepted("description", "emitMetric"),
+        **_accepted("description"),
     },
     "OutputValueFrom": {"path": STR, "parameter": STR, "default": SCALAR, "expression": STR},
     "OutputArtifact": {
