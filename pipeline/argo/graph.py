@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, Callable
 
 from pipeline.argo.expressions import item_label, item_scope, substitute
-from pipeline.argo.runtime import Bound, Call, NodeFailure, Outcome, continues
+from pipeline.argo.runtime import Bound, Call, Invoker, NodeFailure, Outcome, RunContext, continues, halted
 from pipeline.argo.scopes import LOOP_FIELDS, ancestors, loop_items, outcome_scope, task_result
 from pipeline.argo.status import (
     COMPLETED,
@@ -77,13 +77,18 @@ FAIL_FAST_MESSAGE = "template has failed or errored children and failFast enable
 _DROPPED = object()  # a loop item that failFast kept from starting
 
 
-class GraphMixin:
-    """The DAG and steps half of the Executor (pipeline.argo.executor)."""
+class Graphs:
+    """Runs DAG and steps templates; each task or step goes back to the `Invoker` (the
+    Executor) as one unit, and the template's outputs are computed by it too."""
+
+    def __init__(self, ctx: RunContext, invoker: Invoker) -> None:
+        self.ctx = ctx
+        self.invoker = invoker
 
     # --- DAG -----------------------------------------------------------------------------------------
 
-    def _run_dag(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
-        dag_node = self.status.create_node(
+    def run_dag(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
+        dag_node = self.ctx.status.create_node(
             node_name, DAG, template_name=call.template, boundary_id=call.boundary_id, parents=parents
         )
         dag_node.inputs = bound.to_json()
@@ -93,13 +98,13 @@ class GraphMixin:
             phase, message = exc.phase, str(exc)
         except Exception as exc:
             phase, message = ERROR, f"executor error: {exc!r}"
-        return self.status.finish_node(dag_node, phase, message)
+        return self.ctx.status.finish_node(dag_node, phase, message)
 
     def _dag_body(self, call: Call, template: dict[str, Any], bound: Bound, dag_node: Node) -> tuple[str, str]:
         tasks = template["dag"]["tasks"]
         order = [task["name"] for task in tasks]
         by_name = {task["name"]: task for task in tasks}
-        exprs = {name: self.wf.depends.get((call.template, name)) for name in order}
+        exprs = {name: self.ctx.wf.depends.get((call.template, name)) for name in order}
         deps = {name: (exprs[name].tasks() if exprs[name] else []) for name in order}
         lineage = {name: ancestors(name, deps) for name in order}
         leaves = sorted(set(order) - {dep for names in deps.values() for dep in names})
@@ -138,7 +143,7 @@ class GraphMixin:
                 for unit in done:
                     if unit.phase in (FAILED, ERROR):
                         phase = unit.phase
-                self.status.finish_node(group, phase)
+                self.ctx.status.finish_node(group, phase)
                 outcomes[task_name] = Outcome(group, done)
 
         def start(name: str) -> None:
@@ -147,13 +152,13 @@ class GraphMixin:
             task_node_name = f"{dag_node.name}.{name}"
             dep_parents: list[str] = []
             for dep in deps[name]:
-                for out in self.status.outbound(outcomes[dep].node.id):
+                for out in self.ctx.status.outbound(outcomes[dep].node.id):
                     if out not in dep_parents:
                         dep_parents.append(out)
             dep_parents = dep_parents or [dag_node.id]
 
             def settle(node_type: str, phase: str, message: str) -> None:
-                outcomes[name] = Outcome(self.status.create_node(
+                outcomes[name] = Outcome(self.ctx.status.create_node(
                     task_node_name, node_type, template_name=task["template"], boundary_id=dag_node.id,
                     parents=dep_parents, phase=phase, message=message,
                 ))
@@ -163,8 +168,8 @@ class GraphMixin:
                 settle(SKIPPED_TYPE, OMITTED, "omitted: depends condition not met")
                 return
             scope, art_scope = outcome_scope("tasks", {a: outcomes[a] for a in lineage[name]})
-            scope = {**self._globals(call.exit_handler), **scope}
-            art_scope = {**self._global_artifacts(), **input_arts, **art_scope}
+            scope = {**self.ctx.globals.values(call.exit_handler), **scope}
+            art_scope = {**self.ctx.globals.artifacts(), **input_arts, **art_scope}
             resolved = substitute(task, scope)
             try:
                 items = loop_items(resolved, path)
@@ -173,7 +178,7 @@ class GraphMixin:
                 return
             if items is None:
                 pool.submit(
-                    partial(self._unit, call, dag_node.id, path, resolved, task_node_name, dep_parents, art_scope),
+                    partial(self.invoker.unit, call, dag_node.id, path, resolved, task_node_name, dep_parents, art_scope),
                     partial(finish_unit, name, 0),
                     partial(finish_unit, name, 0, _DROPPED),
                 )
@@ -181,7 +186,7 @@ class GraphMixin:
             if not items:
                 settle(SKIPPED_TYPE, SKIPPED, "Skipped, empty params")
                 return
-            group = self.status.create_node(
+            group = self.ctx.status.create_node(
                 task_node_name, TASK_GROUP, template_name=task["template"], boundary_id=dag_node.id, parents=dep_parents
             )
             groups[name] = (group, [None] * len(items))
@@ -190,7 +195,7 @@ class GraphMixin:
                 unit = substitute(body, item_scope(item))
                 pool.submit(
                     partial(
-                        self._unit, call, dag_node.id, path, unit, f"{task_node_name}({index}:{item_label(item)})",
+                        self.invoker.unit, call, dag_node.id, path, unit, f"{task_node_name}({index}:{item_label(item)})",
                         [group.id], art_scope,
                     ),
                     partial(finish_unit, name, index),
@@ -201,7 +206,7 @@ class GraphMixin:
         with pool.cond:
             while True:
                 progressed = False
-                if self._halted(call) is None and not stopped():
+                if halted(call) is None and not stopped():
                     for name in order:
                         if name not in started and all(dep in outcomes for dep in deps[name]):
                             started.add(name)
@@ -212,20 +217,20 @@ class GraphMixin:
                         break
                     pool.cond.wait()
 
-        dag_node.outbound_nodes = [out for leaf in leaves if leaf in outcomes for out in self.status.outbound(outcomes[leaf].node.id)]
+        dag_node.outbound_nodes = [out for leaf in leaves if leaf in outcomes for out in self.ctx.status.outbound(outcomes[leaf].node.id)]
         if template.get("failFast") is True and self._failed_children(dag_node):
             return FAILED, FAIL_FAST_MESSAGE
         if len(outcomes) < len(order):
-            halted = self._halted(call)
-            fast = self._failing_fast(dag_node, outcomes, continue_on) if halted is None else None
+            stopped_by = halted(call)
+            fast = self._failing_fast(dag_node, outcomes, continue_on) if stopped_by is None else None
             if fast is not None:  # failFast kept the rest from starting: the DAG fails as Argo's would
                 return fast, self._first_failure(dag_node)
-            return FAILED, halted or "Stopped"
+            return FAILED, stopped_by or "Stopped"
         phase = self._assess_dag(dag_node, {outcomes[leaf].node.id: continue_on[leaf] for leaf in leaves})
         if phase != SUCCEEDED:
             return phase, self._first_failure(dag_node)
         scope, art_scope = outcome_scope("tasks", outcomes)
-        self._template_outputs(call, template, {**self._globals(call.exit_handler), **bound.scope(), **scope}, dag_node, art_scope)
+        self.invoker.template_outputs(call, template, {**self.ctx.globals.values(call.exit_handler), **bound.scope(), **scope}, dag_node, art_scope)
         return SUCCEEDED, ""
 
     def _failing_fast(self, dag_node: Node, outcomes: dict[str, Outcome], continue_on: dict[str, dict[str, Any]]) -> str | None:
@@ -250,7 +255,7 @@ class GraphMixin:
         that Failed or Errored (template-level `failFast: true`)."""
         return any(
             node.boundary_id == boundary.id and node.type in (POD, STEPS, DAG) and node.phase in (FAILED, ERROR)
-            for node in self.status.snapshot()
+            for node in self.ctx.status.snapshot()
         )
 
     def _assess_dag(self, dag_node: Node, targets: dict[str, dict[str, Any]]) -> str:
@@ -258,21 +263,21 @@ class GraphMixin:
         completed phase; omitted and skipped nodes inherit it; a target (leaf task) whose branch
         failed fails the DAG, so a failure handled by a `.Failed` successor does not."""
         branch_of: dict[str, str] = {target: "" for target in targets}
-        queue = deque((child, SUCCEEDED) for child in self.status.get(dag_node.id).children)
+        queue = deque((child, SUCCEEDED) for child in self.ctx.status.get(dag_node.id).children)
         seen: set[tuple[str, str]] = set()
         while queue:
             node_id_, branch = queue.popleft()
             if (node_id_, branch) in seen:
                 continue
             seen.add((node_id_, branch))
-            node = self.status.get(node_id_)
+            node = self.ctx.status.get(node_id_)
             if node.phase in COMPLETED:
                 branch = node.phase
             if node_id_ in branch_of and branch_of[node_id_] not in (FAILED, ERROR):
                 branch_of[node_id_] = branch
             children = node.children
             if node.type == RETRY and node.children:
-                children = self.status.get(node.children[-1]).children
+                children = self.ctx.status.get(node.children[-1]).children
             queue.extend((child, branch) for child in children)
         for target, continue_on in targets.items():
             if branch_of[target] in (FAILED, ERROR) and not continues(continue_on, branch_of[target]):
@@ -282,7 +287,7 @@ class GraphMixin:
     def _first_failure(self, parent: Node) -> str:
         """Argo's "child '<node>' failed", naming the earliest failed node inside this boundary."""
         failed = [
-            node for node in self.status.snapshot()
+            node for node in self.ctx.status.snapshot()
             if node.boundary_id == parent.id and node.phase in (FAILED, ERROR) and node.type not in (TASK_GROUP, RETRY)
         ]
         if not failed:
@@ -292,8 +297,8 @@ class GraphMixin:
 
     # --- steps ---------------------------------------------------------------------------------------
 
-    def _run_steps(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
-        steps_node = self.status.create_node(
+    def run_steps(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
+        steps_node = self.ctx.status.create_node(
             node_name, STEPS, template_name=call.template, boundary_id=call.boundary_id, parents=parents
         )
         steps_node.inputs = bound.to_json()
@@ -303,27 +308,27 @@ class GraphMixin:
             phase, message = exc.phase, str(exc)
         except Exception as exc:
             phase, message = ERROR, f"executor error: {exc!r}"
-        return self.status.finish_node(steps_node, phase, message)
+        return self.ctx.status.finish_node(steps_node, phase, message)
 
     def _steps_body(self, call: Call, template: dict[str, Any], bound: Bound, steps_node: Node) -> tuple[str, str]:
         outcomes: dict[str, Outcome] = {}
         previous: list[str] | None = None
         input_arts = {f"inputs.artifacts.{k}": v for k, v in bound.artifacts.items() if v}
         for index, group in enumerate(template["steps"]):
-            halted = self._halted(call)
-            if halted is not None:
-                return FAILED, halted
+            stopped_by = halted(call)
+            if stopped_by is not None:
+                return FAILED, stopped_by
             group_name = f"{steps_node.name}[{index}]"
-            group_node = self.status.create_node(
+            group_node = self.ctx.status.create_node(
                 group_name, STEP_GROUP, template_name=call.template, boundary_id=steps_node.id,
                 parents=previous or [steps_node.id],
             )
             scope, art_scope = outcome_scope("steps", outcomes)
-            scope = {**self._globals(call.exit_handler), **scope}
-            art_scope = {**self._global_artifacts(), **input_arts, **art_scope}
+            scope = {**self.ctx.globals.values(call.exit_handler), **scope}
+            art_scope = {**self.ctx.globals.artifacts(), **input_arts, **art_scope}
             results, looped = self._run_step_group(call, template, index, group, steps_node, group_node, scope, art_scope)
             if template.get("failFast") is True and self._failed_children(steps_node):
-                self.status.finish_node(group_node, FAILED)
+                self.ctx.status.finish_node(group_node, FAILED)
                 for name, group_nodes in results.items():
                     done = [node for node in group_nodes if node is not None]
                     if done:
@@ -337,16 +342,16 @@ class GraphMixin:
                 for node in group_nodes
                 if node is not None and node.phase in (FAILED, ERROR) and not continues(continue_on[name], node.phase)
             ]
-            self.status.finish_node(group_node, failed[0].phase if failed else SUCCEEDED)
+            self.ctx.status.finish_node(group_node, failed[0].phase if failed else SUCCEEDED)
             for name, group_nodes in results.items():
                 done = [node for node in group_nodes if node is not None]
                 outcomes[name] = Outcome(done[0], done if looped[name] else None)
-            previous = [out for node in nodes for out in self.status.outbound(node.id)] or [group_node.id]
+            previous = [out for node in nodes for out in self.ctx.status.outbound(node.id)] or [group_node.id]
             steps_node.outbound_nodes = list(previous)
             if failed:
                 return failed[0].phase, f"child '{failed[0].name}' failed"
         scope, art_scope = outcome_scope("steps", outcomes)
-        self._template_outputs(call, template, {**self._globals(call.exit_handler), **bound.scope(), **scope}, steps_node, art_scope)
+        self.invoker.template_outputs(call, template, {**self.ctx.globals.values(call.exit_handler), **bound.scope(), **scope}, steps_node, art_scope)
         return SUCCEEDED, ""
 
     def _run_step_group(
@@ -374,7 +379,7 @@ class GraphMixin:
             results[step_name][position] = node
 
         def settle(step: dict[str, Any], node_name: str, phase: str, message: str) -> None:
-            results[step["name"]] = [self.status.create_node(
+            results[step["name"]] = [self.ctx.status.create_node(
                 node_name, SKIPPED_TYPE, template_name=step["template"], boundary_id=steps_node.id,
                 parents=[group_node.id], phase=phase, message=message,
             )]
@@ -398,7 +403,7 @@ class GraphMixin:
                 if items is None:
                     results[name] = [None]
                     pool.submit(
-                        partial(self._unit, call, steps_node.id, path, resolved, step_node_name, [group_node.id], art_scope),
+                        partial(self.invoker.unit, call, steps_node.id, path, resolved, step_node_name, [group_node.id], art_scope),
                         partial(record, name, 0),
                     )
                     continue
@@ -407,7 +412,7 @@ class GraphMixin:
                 for position, item in enumerate(items):
                     pool.submit(
                         partial(
-                            self._unit, call, steps_node.id, path, substitute(body, item_scope(item)),
+                            self.invoker.unit, call, steps_node.id, path, substitute(body, item_scope(item)),
                             f"{step_node_name}({position}:{item_label(item)})", [group_node.id], art_scope,
                         ),
                         partial(record, name, position),

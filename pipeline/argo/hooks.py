@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from pipeline.argo import exprlang
 from pipeline.argo.expressions import ExpressionError, substitute
-from pipeline.argo.runtime import Call, NodeFailure, Outcome
+from pipeline.argo.runtime import Call, Invoker, NodeFailure, Outcome, RunContext
 from pipeline.argo.scopes import outcome_scope
 from pipeline.argo.status import ERROR, RUNNING, SKIPPED_TYPE, Node
 
@@ -76,10 +76,15 @@ class HookRunner:
             thread.join()
 
 
-class HooksMixin:
-    """Hooks around DAG tasks and steps (`_unit_with_hooks`) and around the workflow."""
+class Hooks:
+    """Hooks around DAG tasks and steps (`around_unit`), and one hook's run (`run_hook`, also
+    for the workflow's hooks); hook templates run through the `Invoker`."""
 
-    def _unit_with_hooks(
+    def __init__(self, ctx: RunContext, invoker: Invoker) -> None:
+        self.ctx = ctx
+        self.invoker = invoker
+
+    def around_unit(
         self, call: Call, boundary_id: str, path: str, task: dict[str, Any], node_name: str, parents: list[str],
         art_scope: dict[str, dict[str, Any]], prefix: str, run: Callable[[], Node],
     ) -> Node:
@@ -87,12 +92,12 @@ class HooksMixin:
         named = expression_hooks(task)
         runner = HookRunner(
             named,
-            lambda hook_name, hook, hook_node_name, scope: self._run_hook(
+            lambda hook_name, hook, hook_node_name, scope: self.run_hook(
                 call, boundary_id, f"{path}.hooks.{hook_name}", hook, hook_node_name, [boundary_id], scope, art_scope
             ),
             node_name,
         )
-        globals_ = self._globals(call.exit_handler)
+        globals_ = self.ctx.globals.values(call.exit_handler)
         if named:
             runner.check({**globals_, f"{prefix}.{name}.status": RUNNING}, background=True)
         node = run()
@@ -103,22 +108,22 @@ class HooksMixin:
             runner.join()
         hook = exit_hook(task)
         if hook is not None:
-            self._run_hook(call, boundary_id, f"{path}.hooks.exit", hook, f"{node_name}.onExit", [node.id], scope, {**art_scope, **arts})
+            self.run_hook(call, boundary_id, f"{path}.hooks.exit", hook, f"{node_name}.onExit", [node.id], scope, {**art_scope, **arts})
         return node
 
-    def _run_hook(
+    def run_hook(
         self, call: Call, boundary_id: str | None, path: str, hook: dict[str, Any], node_name: str, parents: list[str],
         scope: dict[str, str], art_scope: dict[str, dict[str, Any]],
     ) -> Node:
         try:
             resolved = substitute({k: v for k, v in hook.items() if k != "expression"}, scope)
-            params, arts = self._arguments(resolved, art_scope, path)
+            params, arts = self.invoker.arguments(resolved, art_scope, path)
         except (NodeFailure, ExpressionError) as exc:
             phase = exc.phase if isinstance(exc, NodeFailure) else ERROR
-            return self.status.create_node(
+            return self.ctx.status.create_node(
                 node_name, SKIPPED_TYPE, template_name=hook["template"], boundary_id=boundary_id, parents=parents,
                 phase=phase, message=str(exc),
             )
-        return self.execute(
+        return self.invoker.execute(
             Call(hook["template"], node_name, params, arts, boundary_id, parents, call.deadlines, call.stop, call.exit_handler)
         )

@@ -15,7 +15,7 @@ from pipeline.argo import artifacts as artifact_store
 from pipeline.argo import loader, process
 from pipeline.argo.expressions import param_string, substitute, unresolved_tags
 from pipeline.argo.loader import WorkflowLoadError
-from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
+from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, RunContext, halted, template_kind
 from pipeline.argo.status import CONTAINER, ERROR, FAILED, POD, SUCCEEDED, Node
 
 MAX_RESULT_BYTES = 256 * 1024  # Argo keeps the last 256 kB of stdout as outputs.result
@@ -48,13 +48,16 @@ class _PodPlan:
     timeout_s: float | None = None  # template `timeout`, counted from the node's start
 
 
-class PodsMixin:
-    """The pod half of the Executor (pipeline.argo.executor)."""
+class Pods:
+    """Runs container, script and containerSet templates: one node, local processes."""
 
-    def _run_pod(
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def run(
         self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str], retries: int | None
     ) -> Node:
-        node = self.status.create_node(
+        node = self.ctx.status.create_node(
             node_name, POD, template_name=call.template, boundary_id=call.boundary_id, parents=parents
         )
         node.inputs = bound.to_json()
@@ -64,13 +67,13 @@ class PodsMixin:
             phase, message = exc.phase, str(exc)
         except Exception as exc:  # keep the run going and the failure visible
             phase, message = ERROR, f"executor error: {exc!r}"
-        return self.status.finish_node(node, phase, message)
+        return self.ctx.status.finish_node(node, phase, message)
 
     def _pod_body(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> tuple[str, str]:
         node_started = time.monotonic()  # `timeout` counts time spent waiting for a slot too, as Pending does
         plan = self._plan_pod(call, template, bound, node, retries)
         if not self._acquire_pod_slot(call):
-            return FAILED, self._halted(call) or "Stopped"
+            return FAILED, halted(call) or "Stopped"
         try:
             now = time.monotonic()
             deadlines = list(call.deadlines)
@@ -83,8 +86,8 @@ class PodsMixin:
                 return FAILED, earliest.message
             results = self._run_containers(plan, node, (earliest.at, earliest.message) if earliest else None, call.stop)
         finally:
-            if self._pod_slots is not None:
-                self._pod_slots.release()
+            if self.ctx.pod_slots is not None:
+                self.ctx.pod_slots.release()
         # The pod's result and exit code are its `main` container's (Argo reads them from main);
         # a failed container's when one failed.
         failed = next((r for r in results.values() if r is not None and (r.outcome != "exited" or r.exit_code != 0)), None)
@@ -114,10 +117,10 @@ class PodsMixin:
         node.outputs = outputs
         for entry in params:
             if "globalName" in entry:
-                self.status.set_global_output("parameters", {"name": entry["globalName"], "value": entry["value"]})
+                self.ctx.status.set_global_output("parameters", {"name": entry["globalName"], "value": entry["value"]})
         for entry in arts:
             if "globalName" in entry:
-                self.status.set_global_output("artifacts", {"name": entry["globalName"], "s3": entry["s3"]})
+                self.ctx.status.set_global_output("artifacts", {"name": entry["globalName"], "s3": entry["s3"]})
         return SUCCEEDED, ""
 
     def _finish_container_set(self, plan: _PodPlan, node: Node) -> tuple[str, str]:
@@ -140,21 +143,21 @@ class PodsMixin:
         siblings are stopped and the ones waiting never start (None)."""
         for init in plan.init:  # init containers: one after the other, before the main one
             result = process.run(
-                init.argv, env=init.env, cwd=init.cwd, log_path=self.status.log_path(node), deadline=deadline,
-                stop=stop, kill_grace_s=self.kill_grace_s,
+                init.argv, env=init.env, cwd=init.cwd, log_path=self.ctx.status.log_path(node), deadline=deadline,
+                stop=stop, kill_grace_s=self.ctx.kill_grace_s,
             )
             if result.outcome != "exited" or result.exit_code != 0:
                 return {init.name: result}
         if not plan.container_set:
             only = plan.containers[0]
             result = process.run(
-                only.argv, env=only.env, cwd=only.cwd, log_path=self.status.log_path(node), deadline=deadline,
-                stop=stop, kill_grace_s=self.kill_grace_s,
+                only.argv, env=only.env, cwd=only.cwd, log_path=self.ctx.status.log_path(node), deadline=deadline,
+                stop=stop, kill_grace_s=self.ctx.kill_grace_s,
             )
             return {only.name: result}
         results: dict[str, process.ProcessResult | None] = {}
         children = {
-            c.name: self.status.create_node(f"{node.name}.{c.name}", CONTAINER, template_name=None, boundary_id=node.id, parents=[node.id])
+            c.name: self.ctx.status.create_node(f"{node.name}.{c.name}", CONTAINER, template_name=None, boundary_id=node.id, parents=[node.id])
             for c in plan.containers
         }
         pod_stop = threading.Event()
@@ -169,11 +172,11 @@ class PodsMixin:
 
         def one(container: _ContainerPlan) -> None:
             result = process.run(
-                container.argv, env=container.env, cwd=container.cwd, log_path=self.status.log_path(children[container.name]),
-                deadline=deadline, stop=pod_stop, kill_grace_s=self.kill_grace_s,
+                container.argv, env=container.env, cwd=container.cwd, log_path=self.ctx.status.log_path(children[container.name]),
+                deadline=deadline, stop=pod_stop, kill_grace_s=self.ctx.kill_grace_s,
             )
             ok = result.outcome == "exited" and result.exit_code == 0
-            self.status.finish_node(children[container.name], SUCCEEDED if ok else FAILED, "" if ok else f"Error (exit code {result.exit_code})")
+            self.ctx.status.finish_node(children[container.name], SUCCEEDED if ok else FAILED, "" if ok else f"Error (exit code {result.exit_code})")
             with cond:
                 results[container.name] = result
                 if not ok:
@@ -199,7 +202,7 @@ class PodsMixin:
         for container in plan.containers:
             if container.name not in started:
                 results[container.name] = None
-                self.status.finish_node(children[container.name], FAILED, "not started: the pod ended first")
+                self.ctx.status.finish_node(children[container.name], FAILED, "not started: the pod ended first")
         return results
 
     def _plan_pod(self, call: Call, template: dict[str, Any], bound: Bound, node: Node, retries: int | None) -> _PodPlan:
@@ -207,12 +210,12 @@ class PodsMixin:
         remapping, volumes, input artifacts), environment and command lookup."""
         kind = template_kind(template)
         where = f"templates[{call.template}]"
-        node_dir = self.run_dir / "nodes" / node.id
+        node_dir = self.ctx.run_dir / "nodes" / node.id
         if node_dir.exists():
             shutil.rmtree(node_dir)
         node_dir.mkdir(parents=True)
         declared = template.get("outputs") or {}
-        scope = {**self._globals(call.exit_handler), **bound.scope(), "pod.name": node.id, "node.name": node.name}
+        scope = {**self.ctx.globals.values(call.exit_handler), **bound.scope(), "pod.name": node.id, "node.name": node.name}
         if retries is not None:
             scope["retries"] = str(retries)
         for art in (template.get("inputs") or {}).get("artifacts") or []:
@@ -241,7 +244,7 @@ class PodsMixin:
         remap = process.PathRemap(node_dir / "fs", locations, [m["mountPath"] for m in mounts])
         # The template's own text first (its /tmp is the pod's), then the parameter values, which
         # name this machine's files (see pipeline.argo.process).
-        written = {key: value for key, value in self._raw_template(call)[kind].items() if key != "volumeMounts"}
+        written = {key: value for key, value in self.ctx.wf.templates[call.template][kind].items() if key != "volumeMounts"}
         body = remap.rewrite(substitute(remap.rewrite(substitute(written, path_scope)), scope), declared_only=True)
         leftover = unresolved_tags(body, f"{where}.{kind}")
         if leftover:
@@ -257,9 +260,9 @@ class PodsMixin:
             containers.append(self._plan_container(body, "main", f"{where}.{kind}", remap, node_dir, body.get("source") if kind == "script" else None))
         init = [
             self._plan_container(c, str(c.get("name", index)), f"{where}.initContainers[{c.get('name', index)}]", remap, node_dir, None)
-            for index, c in enumerate(remap.rewrite(substitute(self._raw_template(call).get("initContainers") or [], scope)))
+            for index, c in enumerate(remap.rewrite(substitute(self.ctx.wf.templates[call.template].get("initContainers") or [], scope)))
         ]
-        self._mount_volumes(mounts, loader.template_volumes(self.wf.spec, template), node_dir, remap, f"{where}.{kind}")
+        self._mount_volumes(mounts, loader.template_volumes(self.ctx.wf.spec, template), node_dir, remap, f"{where}.{kind}")
         remap.prepare()
         for art in in_arts:
             self._stage_input(art, bound.artifacts.get(art["name"]), remap)
@@ -285,7 +288,7 @@ class PodsMixin:
             # path lands in the pod's own root: the node's filesystem directory.
             remap.root.mkdir(parents=True, exist_ok=True)
             cwd = str(remap.root)
-        command = self.wf.command_of(body)
+        command = self.ctx.wf.command_of(body)
         if command is None:  # the loader checked it; a template substituted into existence may not
             raise NodeFailure(f"{where}.command is required locally")
         argv = command + [str(a) for a in body.get("args") or []]
@@ -323,9 +326,9 @@ class PodsMixin:
         env = {**os.environ, "TMPDIR": str(tmp)}
         for source in body.get("envFrom") or []:
             if "configMapRef" in source:
-                values = self.wf.configmaps.get(source["configMapRef"]["name"], {})
+                values = self.ctx.wf.configmaps.get(source["configMapRef"]["name"], {})
             else:
-                values = self.wf.secrets.get(source["secretRef"]["name"], {})
+                values = self.ctx.wf.secrets.get(source["secretRef"]["name"], {})
             prefix = source.get("prefix", "")
             env.update({f"{prefix}{key}": value for key, value in values.items()})
         for var in body.get("env") or []:
@@ -335,9 +338,9 @@ class PodsMixin:
                 ref = var["valueFrom"]
                 try:
                     if "configMapKeyRef" in ref:
-                        value = loader.configmap_value(ref["configMapKeyRef"], self.wf.configmaps, f"{path}.valueFrom.configMapKeyRef")
+                        value = loader.configmap_value(ref["configMapKeyRef"], self.ctx.wf.configmaps, f"{path}.valueFrom.configMapKeyRef")
                     else:
-                        value = loader.secret_value(ref["secretKeyRef"], self.wf.secrets, f"{path}.valueFrom.secretKeyRef")
+                        value = loader.secret_value(ref["secretKeyRef"], self.ctx.wf.secrets, f"{path}.valueFrom.secretKeyRef")
                 except WorkflowLoadError as exc:
                     raise NodeFailure(str(exc)) from exc
                 if value is None:  # optional and absent: Kubernetes leaves the variable unset
@@ -372,9 +375,9 @@ class PodsMixin:
         if "emptyDir" in volume:
             return
         if "configMap" in volume:
-            ref, name, values = volume["configMap"], volume["configMap"].get("name"), self.wf.configmaps
+            ref, name, values = volume["configMap"], volume["configMap"].get("name"), self.ctx.wf.configmaps
         else:
-            ref, name, values = volume["secret"], volume["secret"].get("secretName"), self.wf.secrets
+            ref, name, values = volume["secret"], volume["secret"].get("secretName"), self.ctx.wf.secrets
         data = values.get(name)
         if data is None:
             if ref.get("optional"):
@@ -393,10 +396,10 @@ class PodsMixin:
                 os.chmod(path, item["mode"])
 
     def _acquire_pod_slot(self, call: Call) -> bool:
-        if self._pod_slots is None:
+        if self.ctx.pod_slots is None:
             return True
-        while not self._pod_slots.acquire(timeout=0.05):
-            if self._halted(call) is not None:
+        while not self.ctx.pod_slots.acquire(timeout=0.05):
+            if halted(call) is not None:
                 return False
         return True
 
@@ -409,7 +412,7 @@ class PodsMixin:
             if "raw" in location:
                 artifact_store.write_raw(location["raw"].get("data", ""), destination, mode)
             else:
-                artifact_store.load(self.artifact_root, location["s3"]["key"], destination, mode, location.get("subPath"))
+                artifact_store.load(self.ctx.artifact_root, location["s3"]["key"], destination, mode, location.get("subPath"))
         except artifact_store.ArtifactError as exc:
             if art.get("optional"):
                 return
@@ -437,9 +440,9 @@ class PodsMixin:
             if art.get("optional"):
                 return None
             raise NodeFailure(f"output artifact {art['name']!r}: {art['path']} was not written ({where}.outputs.artifacts[{art['name']}].path)")
-        key = (art.get("s3") or {}).get("key") or artifact_store.default_key(self.wf.name, node.id, art)
+        key = (art.get("s3") or {}).get("key") or artifact_store.default_key(self.ctx.wf.name, node.id, art)
         try:
-            artifact_store.save(source, self.artifact_root, key, art.get("archive"))
+            artifact_store.save(source, self.ctx.artifact_root, key, art.get("archive"))
         except (artifact_store.ArtifactError, OSError) as exc:
             raise NodeFailure(f"output artifact {art['name']!r}: {exc}") from exc
         entry: dict[str, Any] = {"name": art["name"], "path": art["path"], "s3": {"key": key}}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.argo import fields
 
@@ -164,7 +164,3 @@ def _with_defaults(template: dict[str, Any], defaults: dict[str, Any]) -> dict[s
     # A default for one kind of template (e.g. container.env) only reaches templates of that kind.
     usable = {k: v for k, v in defaults.items() if k not in kind_keys or k in template}
     return merge(template, usable)
-
-
-def names_of(table: TemplateTable) -> Callable[[str], str]:
-    return lambda key: table.names.get(key, key)

@@ -1,14 +1,21 @@
-"""What DAG tasks and steps see of each other: `tasks.<name>.…` / `steps.<name>.…` variables
-(loops aggregated as Argo aggregates them), `depends` results, and loop items."""
+"""The variables templates see: the workflow's own (`GlobalScope`: `workflow.*`), and what DAG
+tasks and steps see of each other (`tasks.<name>.…` / `steps.<name>.…`, loops aggregated as
+Argo aggregates them), `depends` results, and loop items."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import string
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from pipeline.argo.expressions import ExpressionError, evaluate_when, first_unresolved, param_string
+from pipeline.argo.expressions import ExpressionError, evaluate_when, first_unresolved, param_string, substitute
 from pipeline.argo.runtime import NodeFailure, Outcome
-from pipeline.argo.status import ERROR, FAILED, OMITTED, SKIPPED, SUCCEEDED, TASK_GROUP, rfc3339
+from pipeline.argo.status import ERROR, FAILED, OMITTED, RUNNING, SKIPPED, SUCCEEDED, TASK_GROUP, WorkflowStatus, rfc3339
+
+if TYPE_CHECKING:
+    from pipeline.argo.loader import LoadedWorkflow
 
 
 def outcome_scope(prefix: str, outcomes: dict[str, Outcome]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
@@ -166,3 +173,80 @@ def aggregate(values: list[str]) -> str:
     """`<node>.outputs.parameters.<name>` over a loop: Argo marshals the list of the values as
     written, strings all (`["1","2"]`, never `[1,2]`)."""
     return compact(values)
+
+
+class GlobalScope:
+    """`workflow.*` for one run: from the loaded workflow, the status table (global outputs,
+    failures) and the main template's phase once it is known (for exit handlers)."""
+
+    def __init__(self, wf: LoadedWorkflow, status: WorkflowStatus) -> None:
+        self.wf = wf
+        self.status = status
+        self.started = time.monotonic()
+        self.main_phase: str | None = None
+
+    def values(self, exit_handler: bool) -> dict[str, str]:
+        """`workflow.*` variables; `workflow.status` and `failures` exist for exit handlers."""
+        wf = self.wf
+        created: datetime = wf.created_at
+        scope = {
+            "workflow.name": wf.name,
+            "workflow.namespace": wf.namespace,
+            "workflow.uid": wf.uid,
+            "workflow.mainEntrypoint": str(wf.spec.get("entrypoint", "")),
+            "workflow.creationTimestamp": rfc3339(created) or "",
+            "workflow.creationTimestamp.RFC3339": rfc3339(created) or "",
+            # Both are json.Marshal(spec.arguments.parameters) in Argo: a list of {name, value, ...}.
+            "workflow.parameters": self.parameters_json(),
+            "workflow.parameters.json": self.parameters_json(),
+            "workflow.labels.json": json.dumps(wf.labels, separators=(",", ":")),
+            "workflow.annotations.json": json.dumps(wf.annotations, separators=(",", ":")),
+            "workflow.duration": f"{time.monotonic() - self.started:.3f}",
+        }
+        for letter in string.ascii_letters:  # `workflow.creationTimestamp.<strftime char>`
+            try:
+                scope[f"workflow.creationTimestamp.{letter}"] = created.strftime(f"%{letter}")
+            except ValueError:
+                continue
+        if "serviceAccountName" in wf.spec:
+            scope["workflow.serviceAccountName"] = str(wf.spec["serviceAccountName"])
+        if "priority" in wf.spec:
+            scope["workflow.priority"] = str(wf.spec["priority"])
+        if wf.scheduled_time is not None:
+            scope["workflow.scheduledTime"] = rfc3339(wf.scheduled_time) or ""
+        scope.update({f"workflow.parameters.{k}": v for k, v in wf.parameters.items()})
+        scope.update({f"workflow.labels.{k}": v for k, v in wf.labels.items()})
+        scope.update({f"workflow.annotations.{k}": v for k, v in wf.annotations.items()})
+        outputs = self.status.global_outputs()
+        for entry in outputs.get("parameters", []):
+            scope[f"workflow.outputs.parameters.{entry['name']}"] = entry["value"]
+        if exit_handler:
+            scope["workflow.status"] = self.main_phase or RUNNING
+            scope["workflow.failures"] = json.dumps(self.status.failures(), separators=(",", ":"))
+        return scope
+
+    def parameters_json(self) -> str:
+        declared = {p.get("name"): p for p in (self.wf.spec.get("arguments") or {}).get("parameters") or []}
+        entries = []
+        for name, value in self.wf.parameters.items():
+            entry = {key: item for key, item in declared.get(name, {}).items() if key not in ("value", "valueFrom")}
+            entries.append({**entry, "name": name, "value": value})
+        return json.dumps(entries, separators=(",", ":"))
+
+    def workflow_artifacts(self) -> dict[str, dict[str, Any]]:
+        """spec.arguments.artifacts, handed to the entrypoint (and exit handler) by name."""
+        scope = self.values(False)
+        located: dict[str, dict[str, Any]] = {}
+        for artifact in (self.wf.spec.get("arguments") or {}).get("artifacts") or []:
+            if "s3" in artifact:
+                located[artifact["name"]] = {"s3": {"key": substitute(str(artifact["s3"].get("key", "")), scope)}}
+            else:
+                located[artifact["name"]] = {"raw": {"data": substitute(str(artifact["raw"].get("data", "")), scope)}}
+        return located
+
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        """`workflow.outputs.artifacts.<globalName>` locations."""
+        return {
+            f"workflow.outputs.artifacts.{entry['name']}": {"s3": entry["s3"]}
+            for entry in self.status.global_outputs().get("artifacts", [])
+        }
