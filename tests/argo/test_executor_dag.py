@@ -145,4 +145,4 @@ def test_template_timeout_kills_the_pod(tmp_path: Path) -> None:
     assert result.phase == "Failed"
     assert node(result, "quick")["phase"] == "Succeeded"
     assert node(result, "slow")["phase"] == "Failed"
-    assert node(result, "slow")["message"] == "Step exceeded its deadline (template timeout=0.3s)"
+    assert node(result, "slow")["message"] == "Step exceeded its deadline (template timeout=0.2s)"
