@@ -342,8 +342,10 @@ def _resolve_template_ref(spec: dict[str, Any], library: resolution.Library, whe
         raise WorkflowLoadError(str(exc)) from exc
     if "templates" in spec:
         raise WorkflowLoadError(f"{where}.templates: a Workflow with workflowTemplateRef cannot define templates")
-    base = copy.deepcopy(doc["spec"])
     origin = f"{kind} {ref.get('name')!r}"
+    if not isinstance(doc.get("spec"), dict):
+        raise WorkflowLoadError(f"{where}.workflowTemplateRef: {origin} has no spec")
+    base = copy.deepcopy(doc["spec"])
     if "workflowTemplateRef" in base:
         raise WorkflowLoadError(f"{origin}: spec.workflowTemplateRef cannot be chained")
     # The Workflow's fields win; arguments merge by parameter name (Argo's JoinWorkflowSpec).
@@ -680,6 +682,9 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
         raise WorkflowLoadError(f"{path}.withSequence: only one of count or end can be defined (as in Argo)")
     if "withSequence" in call and "end" not in sequence and "count" not in sequence:
         raise WorkflowLoadError(f"{path}.withSequence: either count or end is required")
+    for key in ("start", "end", "count"):
+        if key in sequence and not _has_tag(sequence[key]):
+            parse_int(sequence[key], f"{path}.withSequence.{key}")
     inputs = (loaded.templates[target].get("inputs") or {}).get("parameters") or []
     args = (call.get("arguments") or {}).get("parameters") or []
     given = set()

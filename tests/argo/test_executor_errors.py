@@ -59,6 +59,14 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
         (lambda d: d["spec"]["templates"][0].update(podSpecPatch="{}"), "spec.templates[main].podSpecPatch"),
         (lambda d: d["spec"]["templates"][0]["container"].update(ports=[]), "spec.templates[main].container.ports"),
         (lambda d: d["spec"].update(parallelism="two"), "spec.parallelism: expected an integer"),
+        (
+            lambda d: d["spec"]["templates"].insert(0, {"name": "loop", "steps": [[{"name": "s", "template": "main", "withSequence": {"count": "x"}}]]}),
+            "spec.templates[loop].steps[0][s].withSequence.count: 'x' is not an integer",
+        ),
+        (
+            lambda d: d["spec"].update(workflowTemplateRef={"name": "missing"}) or d["spec"].pop("templates"),
+            "spec.workflowTemplateRef: WorkflowTemplate 'missing' not found: pass its file with --templates",
+        ),
         (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=xs | map(#)}}"]), "spec.templates[main].container.args[0]: pipes"),
         (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=now()}}"]), "function 'now' is not supported locally"),
         (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, containerSet, dag, steps, suspend"),
