@@ -61,11 +61,27 @@ def save(source: Path, root: Path, key: str, archive: dict[str, Any] | None) -> 
             os.unlink(tmp)
 
 
-def load(root: Path, key: str, destination: Path, mode: int | None = None) -> None:
+def load(root: Path, key: str, destination: Path, mode: int | None = None, sub_path: str | None = None) -> None:
+    """Fetch an artifact to `destination`; with `sub_path`, only that entry of it (Argo's
+    argument `subPath`), after unpacking."""
     source = resolve_key(root, key)
     if not source.exists():
         raise ArtifactError(f"artifact key {key!r} not found under {root}")
     destination.parent.mkdir(parents=True, exist_ok=True)
+    if sub_path:
+        parts = PurePosixPath(sub_path.strip("/")).parts
+        if not parts or ".." in parts:
+            raise ArtifactError(f"invalid subPath {sub_path!r}")
+        with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".subpath-") as scratch:
+            whole = Path(scratch) / "whole"
+            load(root, key, whole)
+            picked = whole.joinpath(*parts)
+            if not picked.exists():
+                raise ArtifactError(f"artifact key {key!r} has no entry {sub_path!r}")
+            shutil.move(str(picked), destination)
+        if mode is not None:
+            os.chmod(destination, mode)
+        return
     if source.is_dir():
         shutil.copytree(source, destination, dirs_exist_ok=True)
     elif _is_tarball(source):

@@ -13,6 +13,7 @@ run (malformed YAML, unsupported field, unknown template, missing parameter, bad
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -69,6 +70,11 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-file", type=Path, help="where to write the status document (default: <state dir>/<workflow>/status.json)")
     p.add_argument("--name", help="which document to run when the files hold several")
     p.add_argument("--entrypoint", help="override spec.entrypoint, as `argo submit --entrypoint`")
+    p.add_argument("--image-entrypoint", action="append", metavar="IMAGE=COMMAND",
+                   help="the ENTRYPOINT of IMAGE (shell words), for templates that give no command (repeatable)")
+    p.add_argument("--resume-suspended", action="store_true",
+                   help="resume every suspend template without a duration at once, as `argo resume` right away would "
+                        "(without it such a workflow is refused: no one can resume it here)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=_run)
 
@@ -88,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         status_file=args.status_file,
         name=args.name,
         entrypoint=args.entrypoint,
+        resume_suspended=args.resume_suspended,
+        image_entrypoints={image: shlex.split(command) for image, command in _pairs(args.image_entrypoint, "--image-entrypoint").items()},
     )
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     # SIGTERM (a CI cancel, `timeout`) stops the run like Ctrl-C: running processes are

@@ -1,20 +1,18 @@
 """Run a rendered Argo Workflow, WorkflowTemplate or CronWorkflow on this machine, with Argo's
 semantics, and report it as `argo get NAME -o json` would.
 
-Container and script templates run as local processes: the image is not pulled, the command
-must exist on PATH, the host environment is inherited; command, args and env are used after
-Argo's variable substitution, in a per-node filesystem for the paths the template declares
-(`pipeline.argo.process` explains the remapping). Supported: DAGs (`dependencies`, `depends`,
-`continueOn`), steps, `when`, `withItems`/`withParam`, input/output parameters (`valueFrom.path`,
-`default`, `globalName`), key-only S3 artifacts under `--artifact-root`, emptyDir/configMap/
-secret volumes, `retryStrategy` (limit, policy, backoff, expr-lang `expression` subset),
-`onExit`, template and workflow `activeDeadlineSeconds`, `parallelism`, and
-`synchronization.mutexes`. The loader (`pipeline.argo.loader`, `pipeline.argo.fields`) refuses
-every other field, naming it, before anything runs.
+Pod templates (container, script, containerSet) run as local processes: the image is not
+pulled, the command must exist on PATH, the host environment is inherited; command, args and env
+are used after Argo's variable substitution, in a per-node filesystem (`pipeline.argo.process`
+explains the remapping). The README lists what is supported; the loader (`pipeline.argo.loader`,
+`pipeline.argo.fields`, `pipeline.argo.resolution`) refuses every other field, naming it, before
+anything runs.
 
-Layout: this module holds the entry point `run()` and the template-invocation core (inputs,
-retries, arguments, outputs, mutexes); `pods` runs container/script templates, `graph` DAGs and
-steps, `scopes` the variables tasks and steps see of each other, `status` the node table.
+Layout: this module holds the entry point `run()` and the template-invocation core, `Executor`
+(inputs, retries, arguments, DAG/steps outputs, locks), which is the `Invoker` the other parts
+call back into. They are separate objects sharing one `RunContext` (pipeline.argo.runtime):
+`Pods` runs pod templates, `Graphs` DAGs and steps, `Hooks` lifecycle hooks; `scopes` holds the
+variables (`GlobalScope` for `workflow.*`), `status` the node table.
 Concurrency: one thread per running DAG task, step or loop item (bounded by the template's
 `parallelism`); processes are bounded by the workflow's `parallelism`.
 """
@@ -24,30 +22,40 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import string
 import threading
 import time
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.argo import loader, mutex
+from pipeline.argo import exprlang, hooks, loader, mutex
 from pipeline.argo.expressions import (
     ExpressionError,
-    RetryExpression,
     evaluate_when,
     first_unresolved,
     param_string,
     substitute,
 )
-from pipeline.argo.graph import GraphMixin
+from pipeline.argo.graph import Graphs
+from pipeline.argo.hooks import HookRunner, Hooks
 from pipeline.argo.loader import LoadedWorkflow, WorkflowLoadError
-from pipeline.argo.pods import PodsMixin
-from pipeline.argo.runtime import SAFE_NAME, Bound, Call, Deadline, NodeFailure, template_kind
+from pipeline.argo.pods import Pods
+from pipeline.argo.runtime import (
+    POD_KINDS,
+    SAFE_NAME,
+    Bound,
+    Call,
+    Deadline,
+    NodeFailure,
+    RunContext,
+    halted,
+    sleep,
+    template_kind,
+)
+from pipeline.argo.scopes import GlobalScope
 from pipeline.argo.status import (
     COMPLETED,
     DAG,
@@ -60,6 +68,7 @@ from pipeline.argo.status import (
     SKIPPED_TYPE,
     STEPS,
     SUCCEEDED,
+    SUSPEND,
     Node,
     WorkflowStatus,
     progress_line,
@@ -68,6 +77,9 @@ from pipeline.argo.status import (
 )
 
 DEFAULT_STATE_DIR = Path(".local/argo")
+# A semaphore whose ConfigMap was not given (--configmap NAME=FILE) admits one holder at a time:
+# the safe reading of a limit we cannot see.
+DEFAULT_SEMAPHORE_LIMIT = 1
 
 
 class RunOptions(BaseModel):
@@ -85,6 +97,8 @@ class RunOptions(BaseModel):
     status_file: Path | None = None  # default: <state dir>/<workflow name>/status.json
     name: str | None = None  # which document to run when a file holds several
     entrypoint: str | None = None
+    image_entrypoints: dict[str, list[str]] = {}  # image → its ENTRYPOINT, for templates without command
+    resume_suspended: bool = False  # a suspend without duration resumes at once, as `argo resume` would
     kill_grace_s: float = 2.0  # SIGTERM → SIGKILL, like a pod's termination grace period
 
 
@@ -101,9 +115,11 @@ class RunResult(BaseModel):
         return 0 if self.phase == SUCCEEDED else 1
 
 
-class Executor(PodsMixin, GraphMixin):
-    """Runs one loaded workflow: the template-invocation core is here, pods in PodsMixin
-    (pipeline.argo.pods), DAGs and steps in GraphMixin (pipeline.argo.graph)."""
+class Executor:
+    """Runs one loaded workflow. This is the template-invocation core (inputs, retries,
+    arguments, outputs of DAG/steps templates, locks) and the `Invoker` the other parts call
+    back into: `Pods` (pipeline.argo.pods) runs pod templates, `Graphs` (pipeline.argo.graph)
+    DAGs and steps, `Hooks` (pipeline.argo.hooks) lifecycle hooks; they share a `RunContext`."""
 
     def __init__(
         self,
@@ -116,19 +132,26 @@ class Executor(PodsMixin, GraphMixin):
         kill_grace_s: float,
         echo: Callable[[str], None],
     ) -> None:
+        parallelism = workflow.spec.get("parallelism")
+        self.ctx = RunContext(
+            wf=workflow,
+            status=status,
+            globals=GlobalScope(workflow, status),
+            run_dir=run_dir,
+            artifact_root=artifact_root,
+            lock_dir=lock_dir,
+            kill_grace_s=kill_grace_s,
+            echo=echo,
+            pod_slots=threading.BoundedSemaphore(parallelism) if parallelism else None,
+        )
         self.wf = workflow
         self.status = status
-        self.run_dir = run_dir
-        self.artifact_root = artifact_root
-        self.lock_dir = lock_dir
-        self.kill_grace_s = kill_grace_s
-        self.echo = echo
+        self.globals = self.ctx.globals
+        self.pods = Pods(self.ctx)
+        self.graphs = Graphs(self.ctx, self)
+        self.hooks = Hooks(self.ctx, self)
         self.stop_main = threading.Event()
         self.stop_exit = threading.Event()
-        parallelism = workflow.spec.get("parallelism")
-        self._pod_slots = threading.BoundedSemaphore(parallelism) if parallelism else None
-        self._started = time.monotonic()
-        self._main_phase: str | None = None
 
     # --- the workflow ---------------------------------------------------------------------------
 
@@ -137,29 +160,41 @@ class Executor(PodsMixin, GraphMixin):
         deadlines: tuple[Deadline, ...] = ()
         if "activeDeadlineSeconds" in wf.spec:
             seconds = loader.parse_int(wf.spec["activeDeadlineSeconds"], "spec.activeDeadlineSeconds")
-            deadlines = (Deadline(self._started + seconds, f"Step exceeded its deadline (workflow activeDeadlineSeconds={seconds})"),)
+            deadlines = (Deadline(self.globals.started + seconds, f"Step exceeded its deadline (workflow activeDeadlineSeconds={seconds})"),)
         try:
-            handles = self._acquire_mutexes(wf.spec.get("synchronization"), self._globals(False), self.stop_main, wf.name)
+            handles = self._acquire_mutexes(wf.spec.get("synchronization"), self.globals.values(False), self.stop_main, wf.name)
         except NodeFailure as exc:
             self.status.finish(ERROR, str(exc))
             return
         try:
-            main = self.execute(
-                Call(wf.spec["entrypoint"], wf.name, dict(wf.parameters), self._workflow_artifacts(), None, [], deadlines, self.stop_main)
+            main_call = Call(wf.spec["entrypoint"], wf.name, dict(wf.parameters), self.globals.workflow_artifacts(), None, [], deadlines, self.stop_main)
+            runner = HookRunner(
+                hooks.expression_hooks(wf.spec),
+                lambda name, hook, node_name, scope: self.hooks.run_hook(
+                    main_call, None, f"spec.hooks.{name}", hook, node_name, [], scope, self.globals.artifacts()
+                ),
+                wf.name,
             )
+            runner.check({**self.globals.values(False), "workflow.status": RUNNING}, background=True)
+            main = self.execute(main_call)
             phase, message = main.phase, main.message
             if self.stop_main.is_set():
                 phase, message = FAILED, "Stopped with strategy 'Stop'"  # Argo's `argo stop`
             if phase not in COMPLETED:  # a root that was skipped cannot happen; be explicit anyway
                 phase = ERROR
-            self._main_phase = phase
-            if wf.spec.get("onExit"):
-                exit_node = self.execute(
-                    Call(
-                        wf.spec["onExit"], f"{wf.name}.onExit", dict(wf.parameters), self._workflow_artifacts(), None, [], (),
-                        self.stop_exit, exit_handler=True,
-                    )
+            self.globals.main_phase = phase
+            runner.check(self.globals.values(True), background=False)
+            runner.join()
+            exit_hook = hooks.exit_hook(wf.spec)
+            if exit_hook is not None:
+                exit_call = Call(
+                    exit_hook["template"], f"{wf.name}.onExit", dict(wf.parameters), self.globals.workflow_artifacts(), None, [], (),
+                    self.stop_exit, exit_handler=True,
                 )
+                exit_node = self.hooks.run_hook(
+                    exit_call, None, "spec.hooks.exit", exit_hook, exit_call.node_name, [], self.globals.values(True),
+                    {**self.globals.artifacts(), **{f"workflow.{k}": v for k, v in self.globals.workflow_artifacts().items()}},
+                ) if exit_hook.get("arguments") else self.execute(exit_call)
                 if phase == SUCCEEDED and exit_node.phase in (FAILED, ERROR):
                     phase, message = exit_node.phase, exit_node.message
             self.status.finish(phase, message)
@@ -173,70 +208,15 @@ class Executor(PodsMixin, GraphMixin):
         if exit_handler_too:
             self.stop_exit.set()
 
-    def _globals(self, exit_handler: bool) -> dict[str, str]:
-        wf = self.wf
-        created: datetime = wf.created_at
-        scope = {
-            "workflow.name": wf.name,
-            "workflow.namespace": wf.namespace,
-            "workflow.uid": wf.uid,
-            "workflow.mainEntrypoint": str(wf.spec.get("entrypoint", "")),
-            "workflow.creationTimestamp": rfc3339(created) or "",
-            "workflow.creationTimestamp.RFC3339": rfc3339(created) or "",
-            "workflow.parameters": json.dumps([{"name": k, "value": v} for k, v in wf.parameters.items()], separators=(",", ":")),
-            "workflow.parameters.json": json.dumps(wf.parameters, separators=(",", ":")),
-            "workflow.labels.json": json.dumps(wf.labels, separators=(",", ":")),
-            "workflow.annotations.json": json.dumps(wf.annotations, separators=(",", ":")),
-            "workflow.duration": f"{time.monotonic() - self._started:.3f}",
-        }
-        for letter in string.ascii_letters:  # `workflow.creationTimestamp.<strftime char>`
-            try:
-                scope[f"workflow.creationTimestamp.{letter}"] = created.strftime(f"%{letter}")
-            except ValueError:
-                continue
-        if "serviceAccountName" in wf.spec:
-            scope["workflow.serviceAccountName"] = str(wf.spec["serviceAccountName"])
-        if "priority" in wf.spec:
-            scope["workflow.priority"] = str(wf.spec["priority"])
-        if wf.scheduled_time is not None:
-            scope["workflow.scheduledTime"] = rfc3339(wf.scheduled_time) or ""
-        scope.update({f"workflow.parameters.{k}": v for k, v in wf.parameters.items()})
-        scope.update({f"workflow.labels.{k}": v for k, v in wf.labels.items()})
-        scope.update({f"workflow.annotations.{k}": v for k, v in wf.annotations.items()})
-        outputs = self.status.global_outputs()
-        for entry in outputs.get("parameters", []):
-            scope[f"workflow.outputs.parameters.{entry['name']}"] = entry["value"]
-        if exit_handler:
-            scope["workflow.status"] = self._main_phase or RUNNING
-            scope["workflow.failures"] = json.dumps(self.status.failures(), separators=(",", ":"))
-        return scope
-
-    def _workflow_artifacts(self) -> dict[str, dict[str, Any]]:
-        """spec.arguments.artifacts, handed to the entrypoint (and exit handler) by name."""
-        scope = self._globals(False)
-        located: dict[str, dict[str, Any]] = {}
-        for artifact in (self.wf.spec.get("arguments") or {}).get("artifacts") or []:
-            if "s3" in artifact:
-                located[artifact["name"]] = {"s3": {"key": substitute(str(artifact["s3"].get("key", "")), scope)}}
-            else:
-                located[artifact["name"]] = {"raw": {"data": substitute(str(artifact["raw"].get("data", "")), scope)}}
-        return located
-
-    def _global_artifacts(self) -> dict[str, dict[str, Any]]:
-        return {
-            f"workflow.outputs.artifacts.{entry['name']}": {"s3": entry["s3"]}
-            for entry in self.status.global_outputs().get("artifacts", [])
-        }
-
     # --- one template invocation -----------------------------------------------------------------
 
     def execute(self, call: Call) -> Node:
         template = self.wf.templates[call.template]
         kind = template_kind(template)
-        node_type = {"container": POD, "script": POD, "dag": DAG, "steps": STEPS}[kind]
+        node_type = {"container": POD, "script": POD, "containerSet": POD, "dag": DAG, "steps": STEPS, "suspend": SUSPEND}[kind]
         try:
             bound = self._bind_inputs(template, call)
-            prepared = substitute(template, {**self._globals(call.exit_handler), **bound.scope()})
+            prepared = substitute(template, {**self.globals.values(call.exit_handler), **bound.scope()})
             handles = self._acquire_mutexes(prepared.get("synchronization"), bound.scope(), call.stop, call.node_name)
         except NodeFailure as exc:
             return self.status.create_node(
@@ -245,7 +225,7 @@ class Executor(PodsMixin, GraphMixin):
             )
         try:
             strategy = prepared.get("retryStrategy")
-            if strategy is None and kind in ("container", "script"):
+            if strategy is None and kind in POD_KINDS:
                 strategy = self.wf.spec.get("retryStrategy")
             if strategy is not None:
                 return self._with_retries(call, prepared, bound, strategy)
@@ -256,7 +236,7 @@ class Executor(PodsMixin, GraphMixin):
     def _bind_inputs(self, template: dict[str, Any], call: Call) -> Bound:
         """Argo's ProcessArgs: argument, else value, else configMapKeyRef, else default."""
         inputs = template.get("inputs") or {}
-        globals_ = self._globals(call.exit_handler)
+        globals_ = self.globals.values(call.exit_handler)
         params: list[tuple[str, str]] = []
         for param in inputs.get("parameters") or []:
             name = param["name"]
@@ -296,11 +276,13 @@ class Executor(PodsMixin, GraphMixin):
         self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str], retries: int | None
     ) -> Node:
         kind = template_kind(template)
-        if kind in ("container", "script"):
-            return self._run_pod(call, template, bound, node_name, parents, retries)
+        if kind in POD_KINDS:
+            return self.pods.run(call, template, bound, node_name, parents, retries)
+        if kind == "suspend":
+            return self._run_suspend(call, template, bound, node_name, parents)
         if kind == "dag":
-            return self._run_dag(call, template, bound, node_name, parents)
-        return self._run_steps(call, template, bound, node_name, parents)
+            return self.graphs.run_dag(call, template, bound, node_name, parents)
+        return self.graphs.run_steps(call, template, bound, node_name, parents)
 
     def _with_retries(self, call: Call, template: dict[str, Any], bound: Bound, strategy: dict[str, Any]) -> Node:
         path = f"templates[{call.template}].retryStrategy"
@@ -310,7 +292,7 @@ class Executor(PodsMixin, GraphMixin):
         retry.inputs = bound.to_json()
         try:
             limit = loader.parse_int(strategy["limit"], f"{path}.limit") if "limit" in strategy else None
-            expression = RetryExpression(strategy["expression"]) if "expression" in strategy else None
+            expression = exprlang.Expression(str(strategy["expression"])) if "expression" in strategy else None
             # Argo ≥ 3.5: with an expression and no policy, only the expression decides.
             policy = strategy.get("retryPolicy") or ("Always" if expression is not None else "OnFailure")
             backoff = strategy.get("backoff") or {}
@@ -328,7 +310,7 @@ class Executor(PodsMixin, GraphMixin):
         while True:
             child = self._execute_once(call, template, bound, f"{call.node_name}({attempt})", [retry.id], attempt)
             message = child.message
-            if child.phase == SUCCEEDED or self._halted(call) is not None:
+            if child.phase == SUCCEEDED or halted(call) is not None:
                 break
             retryable = {
                 "Always": child.phase in (FAILED, ERROR),
@@ -344,7 +326,10 @@ class Executor(PodsMixin, GraphMixin):
                     "message": child.message,
                 }
                 try:
-                    retryable = expression.evaluate({"lastRetry": last_retry})
+                    verdict = expression.evaluate({"lastRetry": last_retry})
+                    if not isinstance(verdict, bool):
+                        raise ExpressionError(f"gave {verdict!r}, not a boolean")
+                    retryable = verdict
                 except ExpressionError as exc:
                     message = f"{child.message}; {path}.expression: {exc}"
                     break
@@ -359,43 +344,65 @@ class Executor(PodsMixin, GraphMixin):
             if max_duration is not None and time.monotonic() - first_start + wait > max_duration:
                 message = f"Backoff would exceed max duration limit ({child.message})"
                 break
-            if self._sleep(wait, call):
+            if sleep(wait, call):
                 break
             attempt += 1
         retry.outputs = dict(child.outputs)
         return self.status.finish_node(retry, child.phase, message)
 
-    def _sleep(self, seconds: float, call: Call) -> bool:
-        """Wait for a backoff; True when a stop or deadline interrupted it."""
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if self._halted(call) is not None:
-                return True
-            call.stop.wait(min(0.05, max(0.0, end - time.monotonic())))
-        return self._halted(call) is not None
-
-    def _halted(self, call: Call) -> str | None:
-        if call.stop.is_set():
-            return "Stopped"
-        now = time.monotonic()
-        expired = [d for d in call.deadlines if d.at <= now]
-        return expired[0].message if expired else None
+    def _run_suspend(self, call: Call, template: dict[str, Any], bound: Bound, node_name: str, parents: list[str]) -> Node:
+        """A suspend template: with a duration it sleeps that long and resumes, as Argo does;
+        without one it resumes at once (the loader allows that only with --resume-suspended)."""
+        node = self.status.create_node(node_name, SUSPEND, template_name=call.template, boundary_id=call.boundary_id, parents=parents)
+        node.inputs = bound.to_json()
+        duration = (template.get("suspend") or {}).get("duration")
+        if duration is None:
+            return self.status.finish_node(node, SUCCEEDED, "resumed at once (--resume-suspended)")
+        try:
+            seconds = loader.parse_duration(duration, f"templates[{call.template}].suspend.duration")
+        except WorkflowLoadError as exc:
+            return self.status.finish_node(node, ERROR, str(exc))
+        if sleep(seconds, call):
+            return self.status.finish_node(node, FAILED, halted(call) or "Stopped")
+        return self.status.finish_node(node, SUCCEEDED)
 
     # --- mutexes --------------------------------------------------------------------------------------
 
     def _acquire_mutexes(
         self, sync: dict[str, Any] | None, scope: dict[str, str], stop: threading.Event, holder: str
     ) -> list[IO[str]]:
+        """Every mutex and one slot of every semaphore the synchronization block names."""
         wanted = []
         for item in (sync or {}).get("mutexes") or []:
-            name = substitute(str(item["name"]), {**self._globals(False), **scope})
+            name = substitute(str(item["name"]), {**self.globals.values(False), **scope})
             if first_unresolved(name):
                 raise NodeFailure(f"unresolved variable in synchronization mutex name {name!r}")
-            wanted.append((str(item.get("namespace") or self.wf.namespace), name))
+            namespace = str(item.get("namespace") or self.wf.namespace)
+            wanted.append(mutex.Lock(namespace, name, 1, f"mutex {namespace}/{name}"))
+        for item in (sync or {}).get("semaphores") or []:
+            ref = item["configMapKeyRef"]
+            namespace = str(item.get("namespace") or self.wf.namespace)
+            limit = self._semaphore_limit(ref)
+            label = f"semaphore {namespace}/{ref['name']}/{ref['key']} (limit {limit})"
+            wanted.append(mutex.Lock(namespace, f"semaphore-{ref['name']}-{ref['key']}", limit, label))
         return mutex.acquire(
-            self.lock_dir, wanted, stop=stop, holder=f"{self.wf.name} {holder}",
-            on_wait=lambda which: self.echo(f"◷ {holder}: waiting for mutex {which}"),
+            self.ctx.lock_dir, wanted, stop=stop, holder=f"{self.wf.name} {holder}",
+            on_wait=lambda which: self.ctx.echo(f"◷ {holder}: waiting for {which}"),
         )
+
+    def _semaphore_limit(self, ref: dict[str, Any]) -> int:
+        """The limit Argo reads from the ConfigMap key; without that ConfigMap locally, the
+        documented default DEFAULT_SEMAPHORE_LIMIT (the loader says so when it loads)."""
+        value = (self.wf.configmaps.get(ref["name"]) or {}).get(ref["key"])
+        if value is None:
+            return DEFAULT_SEMAPHORE_LIMIT
+        try:
+            limit = int(value.strip())
+        except ValueError:
+            raise NodeFailure(f"semaphore limit {ref['name']}/{ref['key']} is {value!r}, not an integer") from None
+        if limit < 1:
+            raise NodeFailure(f"semaphore limit {ref['name']}/{ref['key']} is {limit}: it must be at least 1")
+        return limit
 
     @staticmethod
     def _release_mutexes(handles: list[IO[str]]) -> None:
@@ -403,7 +410,7 @@ class Executor(PodsMixin, GraphMixin):
 
     # --- shared by DAG tasks and steps -----------------------------------------------------------------
 
-    def _unit(
+    def unit(
         self,
         call: Call,
         boundary_id: str,
@@ -432,16 +439,23 @@ class Executor(PodsMixin, GraphMixin):
                 if not proceed:
                     return settle(SKIPPED, f"when '{when}' evaluated false")
             try:
-                params, arts = self._arguments(task, art_scope, path)
+                params, arts = self.arguments(task, art_scope, path)
             except NodeFailure as exc:
                 return settle(exc.phase, str(exc))
-            return self.execute(
-                Call(target, node_name, params, arts, boundary_id, parents, call.deadlines, call.stop, call.exit_handler)
-            )
+
+            def run() -> Node:
+                return self.execute(
+                    Call(target, node_name, params, arts, boundary_id, parents, call.deadlines, call.stop, call.exit_handler)
+                )
+
+            if hooks.exit_hook(task) is None and not hooks.expression_hooks(task):
+                return run()
+            prefix = "tasks" if ".dag.tasks[" in path else "steps"
+            return self.hooks.around_unit(call, boundary_id, path, task, node_name, parents, art_scope, prefix, run)
         except Exception as exc:  # never leave the scheduler waiting on a thread that died
             return settle(ERROR, f"executor error: {exc!r}")
 
-    def _arguments(
+    def arguments(
         self, task: dict[str, Any], art_scope: dict[str, dict[str, Any]], path: str
     ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
         arguments = task.get("arguments") or {}
@@ -470,6 +484,8 @@ class Executor(PodsMixin, GraphMixin):
                     if art.get("optional"):
                         continue
                     raise NodeFailure(f"unable to resolve artifact {art['from']!r} ({apath}.from)")
+                if art.get("subPath"):  # one entry of a directory artifact
+                    location = {**location, "subPath": str(art["subPath"])}
                 arts[name] = location
             elif "s3" in art:
                 arts[name] = {"s3": {"key": str(art["s3"].get("key", ""))}}
@@ -477,27 +493,68 @@ class Executor(PodsMixin, GraphMixin):
                 arts[name] = {"raw": {"data": str(art["raw"].get("data", ""))}}
         return params, arts
 
-    def _template_outputs(self, call: Call, template: dict[str, Any], scope: dict[str, str], node: Node) -> None:
-        """Outputs of a DAG or steps template, from its children's (valueFrom.parameter)."""
+    def template_outputs(
+        self, call: Call, template: dict[str, Any], scope: dict[str, str], node: Node,
+        art_scope: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Outputs of a DAG or steps template, from its children's: parameters by
+        `valueFrom.parameter` or `valueFrom.expression`, artifacts by `from` or `fromExpression`."""
         params = []
         for param in (template.get("outputs") or {}).get("parameters") or []:
             name = param["name"]
             value_from = param.get("valueFrom") or {}
             field_path = f"templates[{call.template}].outputs.parameters[{name}]"
-            raw = value_from["parameter"] if "parameter" in value_from else param_string(param.get("value"))
-            value = substitute(param_string(raw), scope)
-            leftover = first_unresolved(value)
-            if leftover:
-                if "default" not in value_from:
-                    raise NodeFailure(f"unable to resolve {leftover} ({field_path}.valueFrom.parameter)")
-                value = param_string(value_from["default"])
+            if "expression" in value_from:
+                value = self._output_expression(str(value_from["expression"]), scope, f"{field_path}.valueFrom.expression")
+                if value is None and "default" not in value_from:
+                    raise NodeFailure(f"expression gave nil ({field_path}.valueFrom.expression)")
+                value = exprlang.go_string(value) if value is not None else param_string(value_from["default"])
+            else:
+                raw = value_from["parameter"] if "parameter" in value_from else param_string(param.get("value"))
+                value = substitute(param_string(raw), scope)
+                leftover = first_unresolved(value)
+                if leftover:
+                    if "default" not in value_from:
+                        raise NodeFailure(f"unable to resolve {leftover} ({field_path}.valueFrom.parameter)")
+                    value = param_string(value_from["default"])
             entry = {"name": name, "value": value}
             if param.get("globalName"):
                 entry["globalName"] = param["globalName"]
                 self.status.set_global_output("parameters", {"name": param["globalName"], "value": value})
             params.append(entry)
+        arts = []
+        for art in (template.get("outputs") or {}).get("artifacts") or []:
+            field_path = f"templates[{call.template}].outputs.artifacts[{art['name']}]"
+            if "fromExpression" in art:
+                location = self._output_expression(str(art["fromExpression"]), {**scope, **(art_scope or {})}, f"{field_path}.fromExpression")
+            else:
+                match = re.fullmatch(r"\s*\{\{\s*(.+?)\s*\}\}\s*", str(art.get("from", "")))
+                location = (art_scope or {}).get(match.group(1)) if match else None
+            if not isinstance(location, dict) or "s3" not in location:
+                if art.get("optional"):
+                    continue
+                raise NodeFailure(f"unable to resolve output artifact {art['name']!r} ({field_path})")
+            entry = {"name": art["name"], "s3": dict(location["s3"])}
+            if art.get("globalName"):
+                entry["globalName"] = art["globalName"]
+                self.status.set_global_output("artifacts", {"name": art["globalName"], "s3": entry["s3"]})
+            arts.append(entry)
+        outputs: dict[str, Any] = {}
         if params:
-            node.outputs = {"parameters": params}
+            outputs["parameters"] = params
+        if arts:
+            outputs["artifacts"] = arts
+        if outputs:
+            node.outputs = outputs
+
+    @staticmethod
+    def _output_expression(expression: str, scope: dict[str, Any], path: str) -> Any:
+        try:
+            return exprlang.evaluate(expression, scope)
+        except exprlang.UnknownName:
+            return None  # a step that did not run: nil, as Argo's env has no entry for it
+        except ExpressionError as exc:
+            raise NodeFailure(f"{exc} ({path})") from exc
 
 # --- entry point ----------------------------------------------------------------------------------------
 
@@ -521,6 +578,8 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
             secrets=options.secrets,
             name=options.name,
             entrypoint=options.entrypoint,
+            image_entrypoints=options.image_entrypoints,
+            resume_suspended=options.resume_suspended,
         )
     except WorkflowLoadError as exc:
         _record_load_failure(options, exc)
@@ -534,6 +593,7 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
         status_file=status_file,
         logs_dir=run_dir / "logs",
         on_node_finished=lambda node: say(progress_line(node, status.label(node))),
+        template_names=workflow.template_names,
     )
     status.write()
     executor = Executor(

@@ -1,12 +1,12 @@
 """Argo's small languages, evaluated locally.
 
-- `{{name}}` simple tags (substitution). Expression tags `{{=...}}` are not supported: the
-  loader rejects them.
+- `{{name}}` simple tags and `{{=...}}` expression tags (substitution; expr-lang subset in
+  `pipeline.argo.exprlang`).
 - `when`: Argo hands the substituted string to govaluate after turning every bare word into a
   string literal, so `{{x}} == train` compares strings, `5 > 3` numbers, `true` is a boolean.
-  Supported: `== != < > <= >= =~ !~`, `&& || !`, unary `-`, parentheses, quoted strings,
-  numbers, booleans. Anything else (arithmetic, ternaries, functions) raises `ExpressionError`.
-- `retryStrategy.expression`: a subset of expr-lang (see `RetryExpression`).
+  Supported: `== != < > <= >= =~ !~`, `in (a, b, ...)`, `&& || !`, unary `-`, parentheses,
+  quoted strings, numbers, booleans. Anything else (arithmetic, ternaries, functions) raises `ExpressionError`.
+- `retryStrategy.expression`: expr-lang, like every `{{=...}}` (`pipeline.argo.exprlang`).
 - `depends`: `task`, `task.Succeeded|Failed|Errored|Skipped|Omitted|Daemoned|AnySucceeded|
   AllFailed` combined with `&& || !` and parentheses; a bare `task` means
   `task.Succeeded || task.Skipped || task.Daemoned`, as in Argo.
@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
-TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-EXPRESSION_TAG = re.compile(r"\{\{=")
+# fasttemplate's rule, as Argo uses it: a tag runs from `{{` to the next `}}` (so an expression
+# may hold `{...}` maps), its name is trimmed.
+TAG = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 
 
 class ExpressionError(ValueError):
@@ -30,18 +31,40 @@ class ExpressionError(ValueError):
 # --- substitution --------------------------------------------------------------------------
 
 
-def substitute(value: Any, scope: Mapping[str, str]) -> Any:
-    """Replace every `{{name}}` whose name is in `scope`, in every string of a YAML tree.
-    Unknown tags stay as they are: a later stage (or the leftover check) deals with them."""
-    if isinstance(value, str):
-        if "{{" not in value:
-            return value
-        return TAG.sub(lambda match: scope.get(match.group(1), match.group(0)), value)
-    if isinstance(value, list):
-        return [substitute(item, scope) for item in value]
-    if isinstance(value, dict):
-        return {key: substitute(item, scope) for key, item in value.items()}
-    return value
+def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Replace every `{{name}}` whose name is in `scope`, and every `{{=expression}}` whose
+    variables are, in every string of a YAML tree. Unknown tags stay as they are: a later
+    stage (or the leftover check) deals with them. An expression that fails for another reason
+    raises ExpressionError."""
+    env: dict[str, Any] | None = None
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal env
+        inner = match.group(1)
+        if not inner.startswith("="):
+            found = scope.get(inner)
+            return found if isinstance(found, str) else match.group(0)
+        from pipeline.argo import exprlang  # here, not at the top: exprlang imports this module
+
+        if env is None:
+            env = exprlang.scope_env(scope)
+        try:
+            result = exprlang.Expression(inner[1:]).evaluate(env)
+        except exprlang.UnknownName:
+            return match.group(0)  # not in scope yet: Argo leaves it for a later pass
+        # A nil result (a task that has not run) stays unresolved too, as in Argo.
+        return match.group(0) if result is None else exprlang.go_string(result)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return TAG.sub(replace, item) if "{{" in item else item
+        if isinstance(item, list):
+            return [walk(element) for element in item]
+        if isinstance(item, dict):
+            return {key: walk(element) for key, element in item.items()}
+        return item
+
+    return walk(value)
 
 
 # What an Argo variable looks like. Other `{{...}}` text (a Go or Jinja template inside a script)
@@ -105,14 +128,14 @@ _WHEN_TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+)
       | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<op>==|!=|<=|>=|=~|!~|&&|\|\||[<>!()\-])
+      | (?P<op>==|!=|<=|>=|=~|!~|&&|\|\||[<>!(),\-])
       | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
       | (?P<bad>\S)
     )""",
     re.VERBOSE,
 )
 
-Value = Union[bool, float, str]
+Value = Union[bool, float, str, tuple]
 
 
 def _when_tokens(text: str) -> list[tuple[str, Any]]:
@@ -130,6 +153,8 @@ def _when_tokens(text: str) -> list[tuple[str, Any]]:
             tokens.append(("value", float(raw)))
         elif kind == "string":
             tokens.append(("value", _unquote(raw)))
+        elif kind == "word" and raw == "in":
+            tokens.append(("op", "in"))  # govaluate's membership operator: `x in (1, 10)`
         elif kind == "word":
             # govaluate parses booleans; every other bare word Argo turns into a string.
             tokens.append(("value", {"true": True, "false": False}.get(raw, raw)))
@@ -149,7 +174,7 @@ def _unquote(raw: str) -> str:
 class _WhenParser:
     """Recursive descent with govaluate's precedence: `||` < `&&` < comparison < prefix."""
 
-    _COMPARISONS = ("==", "!=", "<", ">", "<=", ">=", "=~", "!~")
+    _COMPARISONS = ("==", "!=", "<", ">", "<=", ">=", "=~", "!~", "in")
 
     def __init__(self, tokens: list[tuple[str, Any]]) -> None:
         self.tokens = tokens
@@ -214,10 +239,14 @@ class _WhenParser:
             return value
         if value == "(":
             inner = self._or()
+            items = [inner]
+            while self._peek_op() == ",":  # govaluate's array literal, the right side of `in`
+                self.index += 1
+                items.append(self._or())
             if self._peek_op() != ")":
                 raise ExpressionError("missing ')'")
             self.index += 1
-            return inner
+            return inner if len(items) == 1 else tuple(items)
         raise ExpressionError(f"unexpected {self._describe((kind, value))}")
 
     @staticmethod
@@ -235,6 +264,12 @@ def _require_bool(value: Value, op: str) -> bool:
 
 
 def _compare(op: str, left: Value, right: Value) -> bool:
+    if op == "in":
+        if not isinstance(right, tuple):
+            right = (right,)
+        return any(type(left) is type(item) and left == item for item in right)
+    if isinstance(left, tuple) or isinstance(right, tuple):
+        raise ExpressionError(f"a list ({', '.join(map(repr, left if isinstance(left, tuple) else right))}) is only valid after 'in'")
     if op in ("==", "!="):
         # govaluate compares typed values: the string "1" is not the number 1, true is not 1.
         equal = type(left) is type(right) and left == right
@@ -380,212 +415,3 @@ def dependencies_expr(names: list[str], continue_on: Mapping[str, Mapping[str, A
     for name in names[1:]:
         expr = DependsExpr("and", (expr, one(name)))
     return expr
-
-
-# --- retryStrategy.expression (expr-lang subset) ---------------------------------------------
-
-_EXPR_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<number>\d+\.\d+|\d+)
-      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<op>==|!=|<=|>=|&&|\|\||[<>!()\[\],.\-])
-      | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-      | (?P<bad>\S)
-    )""",
-    re.VERBOSE,
-)
-_EXPR_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
-    "asInt": lambda v: int(str(v).strip()),
-    "asFloat": lambda v: float(str(v).strip()),
-    "int": lambda v: int(float(v)) if isinstance(v, str) else int(v),
-    "float": float,
-    "string": lambda v: param_string(v),
-    "len": len,
-}
-
-
-class RetryExpression:
-    """The expr-lang subset Argo users write in `retryStrategy.expression`: literals (numbers,
-    quoted strings, true/false/nil, `[lists]`), `lastRetry.<field>`, the functions asInt,
-    asFloat, int, float, string and len, `== != < > <= >=`, `in` / `not in`, `&& and`,
-    `|| or`, `! not`, unary `-` and parentheses. Parsed at load time; anything else is refused."""
-
-    def __init__(self, text: str, roots: tuple[str, ...] = ("lastRetry",)) -> None:
-        self.text = text
-        self._roots = roots
-        self._tokens = self._tokenize(text)
-        self._index = 0
-        self._ast = self._or()
-        if self._index != len(self._tokens):
-            raise ExpressionError(f"unexpected {self._tokens[self._index][1]!r} in expression {text!r}")
-
-    def evaluate(self, env: Mapping[str, Any]) -> bool:
-        result = self._eval(self._ast, env)
-        if not isinstance(result, bool):
-            raise ExpressionError(f"expression {self.text!r} gave {result!r}, not a boolean")
-        return result
-
-    # parsing
-    def _tokenize(self, text: str) -> list[tuple[str, Any]]:
-        tokens: list[tuple[str, Any]] = []
-        for match in _EXPR_TOKEN.finditer(text.strip()):
-            kind = match.lastgroup
-            raw = match.group(kind)
-            if kind == "bad":
-                raise ExpressionError(f"unexpected character {raw!r} in expression {text!r}")
-            if kind == "number":
-                tokens.append(("lit", float(raw) if "." in raw else int(raw)))
-            elif kind == "string":
-                tokens.append(("lit", _unquote(raw)))
-            elif kind == "word" and raw in ("true", "false", "nil"):
-                tokens.append(("lit", {"true": True, "false": False, "nil": None}[raw]))
-            elif kind == "word" and raw in ("and", "or", "not", "in"):
-                tokens.append(("op", {"and": "&&", "or": "||", "not": "!", "in": "in"}[raw]))
-            else:
-                tokens.append((str(kind), raw))
-        if not tokens:
-            raise ExpressionError("empty expression")
-        return tokens
-
-    def _peek(self, offset: int = 0) -> tuple[str, Any] | None:
-        position = self._index + offset
-        return self._tokens[position] if position < len(self._tokens) else None
-
-    def _take(self, value: str) -> bool:
-        token = self._peek()
-        if token is not None and token[0] == "op" and token[1] == value:
-            self._index += 1
-            return True
-        return False
-
-    def _or(self) -> tuple[Any, ...]:
-        node = self._and()
-        while self._take("||"):
-            node = ("or", node, self._and())
-        return node
-
-    def _and(self) -> tuple[Any, ...]:
-        node = self._comparison()
-        while self._take("&&"):
-            node = ("and", node, self._comparison())
-        return node
-
-    def _comparison(self) -> tuple[Any, ...]:
-        node = self._unary()
-        while True:
-            token = self._peek()
-            if token is None or token[0] != "op":
-                return node
-            if token[1] in ("==", "!=", "<", ">", "<=", ">=", "in"):
-                self._index += 1
-                node = ("cmp", token[1], node, self._unary())
-            elif token[1] == "!" and self._peek(1) == ("op", "in"):
-                self._index += 2
-                node = ("not", ("cmp", "in", node, self._unary()))
-            else:
-                return node
-
-    def _unary(self) -> tuple[Any, ...]:
-        if self._take("!"):
-            return ("not", self._unary())
-        if self._take("-"):
-            return ("neg", self._unary())
-        return self._postfix()
-
-    def _postfix(self) -> tuple[Any, ...]:
-        node = self._primary()
-        while self._take("."):
-            token = self._peek()
-            if token is None or token[0] != "word":
-                raise ExpressionError(f"expected a field name after '.' in expression {self.text!r}")
-            self._index += 1
-            node = ("field", node, token[1])
-        return node
-
-    def _primary(self) -> tuple[Any, ...]:
-        token = self._peek()
-        if token is None:
-            raise ExpressionError(f"expression {self.text!r} ends too early")
-        self._index += 1
-        kind, value = token
-        if kind == "lit":
-            return ("lit", value)
-        if kind == "word":
-            if self._take("("):
-                if value not in _EXPR_FUNCTIONS:
-                    raise ExpressionError(f"function {value!r} is not supported locally (supported: {', '.join(_EXPR_FUNCTIONS)})")
-                args = [] if self._take(")") else self._items(")")
-                return ("call", value, args)
-            if value not in self._roots:
-                raise ExpressionError(f"unknown variable {value!r} in expression {self.text!r} (known: {', '.join(self._roots)})")
-            return ("var", value)
-        if value == "(":
-            node = self._or()
-            if not self._take(")"):
-                raise ExpressionError(f"missing ')' in expression {self.text!r}")
-            return node
-        if value == "[":
-            return ("list", [] if self._take("]") else self._items("]"))
-        raise ExpressionError(f"unexpected {value!r} in expression {self.text!r}")
-
-    def _items(self, closing: str) -> list[tuple[Any, ...]]:
-        items = [self._or()]
-        while self._take(","):
-            items.append(self._or())
-        if not self._take(closing):
-            raise ExpressionError(f"missing {closing!r} in expression {self.text!r}")
-        return items
-
-    # evaluation
-    def _eval(self, node: tuple[Any, ...], env: Mapping[str, Any]) -> Any:
-        kind = node[0]
-        if kind == "lit":
-            return node[1]
-        if kind == "var":
-            return env[node[1]]
-        if kind == "field":
-            base = self._eval(node[1], env)
-            if not isinstance(base, Mapping) or node[2] not in base:
-                raise ExpressionError(f"no field {node[2]!r} in expression {self.text!r}")
-            return base[node[2]]
-        if kind == "list":
-            return [self._eval(item, env) for item in node[1]]
-        if kind == "call":
-            args = [self._eval(arg, env) for arg in node[2]]
-            try:
-                return _EXPR_FUNCTIONS[node[1]](*args)
-            except (TypeError, ValueError) as exc:
-                raise ExpressionError(f"{node[1]}({', '.join(map(repr, args))}): {exc}") from exc
-        if kind == "not":
-            return not _as_bool(self._eval(node[1], env), "!")
-        if kind == "neg":
-            value = self._eval(node[1], env)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ExpressionError(f"cannot negate {value!r}")
-            return -value
-        if kind == "and":
-            return _as_bool(self._eval(node[1], env), "&&") and _as_bool(self._eval(node[2], env), "&&")
-        if kind == "or":
-            return _as_bool(self._eval(node[1], env), "||") or _as_bool(self._eval(node[2], env), "||")
-        op, left, right = node[1], self._eval(node[2], env), self._eval(node[3], env)
-        if op == "in":
-            if not isinstance(right, list):
-                raise ExpressionError(f"'in' needs a list on its right, got {right!r}")
-            return any(_expr_equal(left, item) for item in right)
-        if op in ("==", "!="):
-            return _expr_equal(left, right) if op == "==" else not _expr_equal(left, right)
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
-        if not numbers and not (isinstance(left, str) and isinstance(right, str)):
-            raise ExpressionError(f"cannot compare {left!r} {op} {right!r}")
-        return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
-
-
-def _as_bool(value: Any, op: str) -> bool:
-    if not isinstance(value, bool):
-        raise ExpressionError(f"operator {op!r} needs booleans, got {value!r}")
-    return value
-
-
-def _expr_equal(left: Any, right: Any) -> bool:
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
-    return left == right if numbers else (type(left) is type(right) and left == right)

@@ -7,8 +7,12 @@ refuses a parameter value over 256 KiB, and we want values far below it (big dat
 artifacts), so any literal value over the budget (32 KiB by default) is a finding. Run-time
 values only exist in a status document: `check_output_sizes` (or `lint --status FILE`).
 
-Exit codes: 0 clean, 1 findings (one per line: `file:document:path: message`, documents
-counted from 0), 2 a file that cannot be read or is not YAML, or no schema.
+Findings are errors (Argo would refuse or fail on it) or warnings (Argo accepts it, but it is a
+likely mistake or a hazard, such as a raw string parameter inside `when`).
+
+Exit codes: 0 no errors (warnings are printed; with `--strict` a warning fails too), 1 findings
+(one per line: `file:document:path: [warning: ]message`, documents counted from 0), 2 a file
+that cannot be read or is not YAML, or no schema.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import argparse
 import difflib
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import BaseModel
 
@@ -32,9 +36,13 @@ class Finding(BaseModel):
     document: int
     path: str  # JSON path into the document, e.g. $.spec.templates[2].dag.tasks[0].template
     message: str
+    # "error": Argo would refuse it or fail on it. "warning": Argo accepts it, but it is most
+    # likely a mistake or a hazard; `lint --strict` fails on warnings too.
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.document}:{self.path}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.document}:{self.path}: {label}{self.message}"
 
 
 class LintInputError(Exception):
@@ -72,11 +80,18 @@ def lint(paths: Iterable[str | Path], *, budget_bytes: int = DEFAULT_BUDGET_BYTE
     workflowTemplateRef may name a WorkflowTemplate in another file)."""
     paths = [str(p) for p in paths]
     documents = load_documents(paths)
-    findings = lint_documents(documents, budget_bytes=budget_bytes)
-    for path in paths:
-        if not any(d.file == path and is_argo_workflow(d.body) for d in documents):
-            findings.append(Finding(file=path, document=0, path="$", message=f"no Argo workflow document ({', '.join(WORKFLOW_KINDS)})"))
-    return findings
+    return lint_documents(documents, budget_bytes=budget_bytes)
+
+
+def skipped(documents: Sequence[Document]) -> list[str]:
+    """One note per document that is not an Argo workflow kind (a ConfigMap beside a
+    Workflow, ...): lint says it skipped them instead of judging them."""
+    notes = []
+    for document in documents:
+        if not is_argo_workflow(document.body):
+            kind = document.body.get("kind", "<no kind>") if isinstance(document.body, dict) else type(document.body).__name__
+            notes.append(f"{document.file}:{document.index}: note: skipped {kind} (not one of {', '.join(WORKFLOW_KINDS)})")
+    return notes
 
 
 def lint_documents(documents: Sequence[Document], *, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> list[Finding]:
@@ -87,7 +102,8 @@ def lint_documents(documents: Sequence[Document], *, budget_bytes: int = DEFAULT
         findings.extend(schema_findings(document))
         findings.extend(_parameter_sizes(document, budget_bytes))
     for problem in check_references(workflows):
-        findings.append(Finding(file=problem.document.file, document=problem.document.index, path=problem.path, message=problem.message))
+        findings.append(Finding(file=problem.document.file, document=problem.document.index, path=problem.path,
+                                message=problem.message, severity=problem.severity))
     return sorted(findings, key=lambda f: (f.file, f.document, f.path, f.message))
 
 
@@ -186,13 +202,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also check output sizes in a status document (argo get -o json); repeatable")
     parser.add_argument("--max-parameter-bytes", type=int, default=DEFAULT_BUDGET_BYTES,
                         help=f"parameter value budget (default {DEFAULT_BUDGET_BYTES}; Argo's limit is {ARGO_PARAMETER_LIMIT_BYTES})")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
 
 
 def handle(args: argparse.Namespace) -> int:
     if not args.files and not args.status:
         print("error: give at least one FILE or --status FILE", file=sys.stderr)
         return 2
-    return run(args.files, args.status, args.max_parameter_bytes)
+    return run(args.files, args.status, args.max_parameter_bytes, strict=args.strict)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,12 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     return handle(parser.parse_args(argv))
 
 
-def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: int = DEFAULT_BUDGET_BYTES) -> int:
+def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: int = DEFAULT_BUDGET_BYTES, *, strict: bool = False) -> int:
     """Lint and print; the exit code as documented above."""
     from pipeline.argo.schema import SchemaNotFoundError
 
     try:
         findings = lint(files, budget_bytes=budget_bytes) if files else []
+        for note in skipped(load_documents(files)) if files else []:
+            print(note, file=sys.stderr)
         for path in status_files:
             findings.extend(check_output_sizes(_read_status(path), source=path, budget_bytes=budget_bytes))
     except (LintInputError, SchemaNotFoundError) as exc:
@@ -214,7 +233,8 @@ def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: in
         return 2
     for finding in findings:
         print(finding)
-    return 1 if findings else 0
+    failing = [f for f in findings if f.severity == "error" or strict]
+    return 1 if failing else 0
 
 
 def _read_status(path: str) -> dict[str, Any]:

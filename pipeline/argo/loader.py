@@ -19,23 +19,24 @@ from typing import Any, Iterable
 
 import yaml
 
-from pipeline.argo import fields
+from pipeline.argo import exprlang, fields, resolution
 from pipeline.argo.expressions import (
-    EXPRESSION_TAG,
+    TAG,
     DependsExpr,
     ExpressionError,
-    RetryExpression,
     dependencies_expr,
     param_string,
     parse_depends,
 )
+from pipeline.argo.runtime import POD_KINDS, TEMPLATE_KINDS
 from pipeline.argo.status import utcnow
 from pipeline.errors import ConfigError
 
 RUNNABLE_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
+# Go's units, and `d` (days) as Argo's duration strings allow ("1d" in its suspend example)
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class WorkflowLoadError(ConfigError):
@@ -79,6 +80,19 @@ class LoadedWorkflow:
     source_kind: str
     scheduled_time: datetime | None = None
     depends: dict[tuple[str, str], DependsExpr] = field(default_factory=dict)
+    # table key → the template's own name, as a node's templateName shows it
+    template_names: dict[str, str] = field(default_factory=dict)
+    # image → its ENTRYPOINT, for templates that give no command (`--image-entrypoint`)
+    image_entrypoints: dict[str, list[str]] = field(default_factory=dict)
+    resume_suspended: bool = False  # `--resume-suspended`: a suspend without duration resumes at once
+
+    def command_of(self, body: dict[str, Any]) -> list[str] | None:
+        """A container's command: its own, else its image's known ENTRYPOINT (as Kubernetes
+        runs ENTRYPOINT + args when command is absent), else None."""
+        if body.get("command"):
+            return [str(part) for part in body["command"]]
+        entry = self.image_entrypoints.get(str(body.get("image", "")))
+        return list(entry) if entry else None
 
     def manifest(self) -> dict[str, Any]:
         """The Workflow object `argo get` would show, minus its status."""
@@ -104,32 +118,32 @@ class LoadedWorkflow:
 
 
 def read_documents(path: Path) -> list[Source]:
+    """Every document of a file, parsed but not checked: only the document that runs and the
+    templates it references are (see `check_document` and pipeline.argo.resolution)."""
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise WorkflowLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowLoadError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
         raise WorkflowLoadError(f"malformed YAML in {path}: {_describe_yaml_error(exc)}") from exc
     sources = []
     for index, doc in enumerate(docs):
-        source = Source(path, index, doc)
         if not isinstance(doc, dict):
             raise WorkflowLoadError(f"{path} (document {index + 1}): expected a Kubernetes object, got {type(doc).__name__}")
-        if source.kind not in RUNNABLE_KINDS:
-            raise WorkflowLoadError(
-                f"{path} (document {index + 1}): kind {source.kind or '<missing>'!r} is not one of {', '.join(RUNNABLE_KINDS)}"
-            )
-        check_kind = "WorkflowTemplate" if source.kind == "ClusterWorkflowTemplate" else source.kind
-        try:
-            fields.check(doc, check_kind)
-        except fields.FieldError as exc:
-            raise WorkflowLoadError(f"{source.where()}: {exc}") from exc
-        sources.append(source)
+        sources.append(Source(path, index, doc))
     if not sources:
         raise WorkflowLoadError(f"{path}: no documents")
     return sources
+
+
+def check_document(source: Source) -> None:
+    check_kind = "WorkflowTemplate" if source.kind == "ClusterWorkflowTemplate" else source.kind
+    try:
+        fields.check(source.doc, check_kind)
+    except fields.FieldError as exc:
+        raise WorkflowLoadError(f"{source.where()}: {exc}") from exc
 
 
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
@@ -187,10 +201,14 @@ def load(
     name: str | None = None,
     entrypoint: str | None = None,
     now: datetime | None = None,
+    image_entrypoints: dict[str, list[str]] | None = None,
+    resume_suspended: bool = False,
 ) -> LoadedWorkflow:
     main_sources = [source for path in files for source in read_documents(path)]
-    library = list(main_sources) + [source for path in template_files for source in read_documents(path)]
-    chosen = _choose(main_sources, name)
+    every = list(main_sources) + [source for path in template_files for source in read_documents(path)]
+    chosen = _choose([s for s in main_sources if s.kind in RUNNABLE_KINDS], name, main_sources)
+    check_document(chosen)
+    library = resolution.Library([(s.doc, s.where()) for s in every if s.kind in resolution.LIBRARY_KINDS])
     now = now or utcnow()
 
     meta = dict(chosen.doc.get("metadata") or {})
@@ -225,15 +243,25 @@ def load(
 
     spec, origin = _resolve_template_ref(spec, library, where)
     if origin is not None:  # templates and defaults came from there: say so in messages
-        where = f"{origin.where()} (via {where}.workflowTemplateRef): spec"
+        where = f"{origin} (via {where}.workflowTemplateRef): spec"
     if entrypoint:
         spec["entrypoint"] = entrypoint
-    _check_no_expression_tags(spec, where)
+    check_expression_tags(spec, where)
 
-    configmap_values = {key: read_key_values(path, kind="configmap") for key, path in (configmaps or {}).items()}
-    secret_values = {key: read_key_values(path, kind="secret") for key, path in (secrets or {}).items()}
+    # ConfigMaps and Secrets in the given files stand for objects applied to the cluster; an
+    # explicit --configmap/--secret of the same name wins.
+    configmap_values = {s.name: _object_data(s) for s in every if s.kind == "ConfigMap"}
+    secret_values = {s.name: _object_data(s) for s in every if s.kind == "Secret"}
+    configmap_values.update({key: read_key_values(path, kind="configmap") for key, path in (configmaps or {}).items()})
+    secret_values.update({key: read_key_values(path, kind="secret") for key, path in (secrets or {}).items()})
 
-    templates = _index_templates(spec, where)
+    if not spec.get("entrypoint"):
+        raise WorkflowLoadError(f"{where}.entrypoint is required")
+    try:
+        table = resolution.resolve(spec, library, where)
+    except resolution.ResolutionError as exc:
+        raise WorkflowLoadError(str(exc)) from exc
+    templates = table.templates
     bound = _bind_parameters(spec, parameters or {}, configmap_values, where)
     loaded = LoadedWorkflow(
         name=workflow_name,
@@ -249,25 +277,46 @@ def load(
         secrets=secret_values,
         source_kind=chosen.kind,
         scheduled_time=scheduled_time,
+        template_names=table.names,
+        image_entrypoints=dict(image_entrypoints or {}),
+        resume_suspended=resume_suspended,
     )
     _check_workflow(loaded, where)
     return loaded
 
 
-def _choose(sources: list[Source], name: str | None) -> Source:
+def _choose(runnable_sources: list[Source], name: str | None, every: list[Source]) -> Source:
+    if not runnable_sources:
+        found = ", ".join(f"{s.kind or '<no kind>'}/{s.name}" for s in every)
+        raise WorkflowLoadError(f"no document of kind {', '.join(RUNNABLE_KINDS)} to run (found: {found})")
     if name:
-        matches = [s for s in sources if name in {s.name, str((s.doc.get("metadata") or {}).get("name", ""))}]
+        matches = [s for s in runnable_sources if name in {s.name, str((s.doc.get("metadata") or {}).get("name", ""))}]
         if len(matches) != 1:
-            found = ", ".join(f"{s.kind}/{s.name}" for s in sources)
+            found = ", ".join(f"{s.kind}/{s.name}" for s in runnable_sources)
             raise WorkflowLoadError(f"no single document named {name!r} to run (found: {found})")
         return matches[0]
-    runnable = [s for s in sources if s.kind in ("Workflow", "CronWorkflow")]
+    runnable = [s for s in runnable_sources if s.kind in ("Workflow", "CronWorkflow")]
     if not runnable:
-        runnable = [s for s in sources if s.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate")]
+        runnable = [s for s in runnable_sources if s.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate")]
     if len(runnable) != 1:
         found = ", ".join(f"{s.kind}/{s.name}" for s in runnable)
         raise WorkflowLoadError(f"{len(runnable)} runnable documents ({found}): choose one with --name")
     return runnable[0]
+
+
+def _object_data(source: Source) -> dict[str, str]:
+    """A ConfigMap's or Secret's data, as `read_key_values` reads it from a file."""
+    doc = source.doc
+    if source.kind == "Secret":
+        values = {}
+        for key, encoded in (doc.get("data") or {}).items():
+            try:
+                values[str(key)] = base64.b64decode(str(encoded), validate=True).decode()
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise WorkflowLoadError(f"{source.where()}: data.{key} is not base64 text") from exc
+        values.update({str(k): param_string(v) for k, v in (doc.get("stringData") or {}).items()})
+        return values
+    return {str(k): param_string(v) for k, v in (doc.get("data") or {}).items()}
 
 
 def _generate_name(prefix: Any, source: Source) -> str:
@@ -281,23 +330,24 @@ def _strings(mapping: Any) -> dict[str, str]:
     return {str(k): param_string(v) for k, v in (mapping or {}).items()}
 
 
-def _resolve_template_ref(spec: dict[str, Any], library: list[Source], where: str) -> tuple[dict[str, Any], Source | None]:
+def _resolve_template_ref(spec: dict[str, Any], library: resolution.Library, where: str) -> tuple[dict[str, Any], str | None]:
     """Argo's JoinWorkflowSpec: the referenced template's spec under the Workflow's own fields."""
     ref = spec.pop("workflowTemplateRef", None)
     if ref is None:
         return spec, None
-    ref_name = ref.get("name")
-    kinds = ("ClusterWorkflowTemplate",) if ref.get("clusterScope") else ("WorkflowTemplate",)
-    matches = [s for s in library if s.kind in kinds and (s.doc.get("metadata") or {}).get("name") == ref_name]
-    if not matches:
-        raise WorkflowLoadError(
-            f"{where}.workflowTemplateRef: {kinds[0]} {ref_name!r} not found: pass its file with --templates"
-        )
+    kind = "ClusterWorkflowTemplate" if ref.get("clusterScope") else "WorkflowTemplate"
+    try:
+        doc = library.find(kind, ref.get("name"), f"{where}.workflowTemplateRef")
+    except resolution.ResolutionError as exc:
+        raise WorkflowLoadError(str(exc)) from exc
     if "templates" in spec:
         raise WorkflowLoadError(f"{where}.templates: a Workflow with workflowTemplateRef cannot define templates")
-    base = copy.deepcopy(matches[0].doc["spec"])
+    origin = f"{kind} {ref.get('name')!r}"
+    if not isinstance(doc.get("spec"), dict):
+        raise WorkflowLoadError(f"{where}.workflowTemplateRef: {origin} has no spec")
+    base = copy.deepcopy(doc["spec"])
     if "workflowTemplateRef" in base:
-        raise WorkflowLoadError(f"{matches[0].where()}: spec.workflowTemplateRef cannot be chained")
+        raise WorkflowLoadError(f"{origin}: spec.workflowTemplateRef cannot be chained")
     # The Workflow's fields win; arguments merge by parameter name (Argo's JoinWorkflowSpec).
     merged = {**base, **{k: v for k, v in spec.items() if k != "arguments"}}
     params = {p["name"]: dict(p) for p in (base.get("arguments") or {}).get("parameters", [])}
@@ -308,34 +358,26 @@ def _resolve_template_ref(spec: dict[str, Any], library: list[Source], where: st
         arguments["parameters"] = list(params.values())
     if arguments:
         merged["arguments"] = arguments
-    return merged, matches[0]
+    return merged, origin
 
 
-def _check_no_expression_tags(value: Any, path: str) -> None:
+def check_expression_tags(value: Any, path: str) -> None:
+    """Parse every `{{=...}}` tag now, so an expression the local evaluator cannot run exactly
+    (a closure, an unsupported function) is refused before anything starts."""
     if isinstance(value, str):
-        if EXPRESSION_TAG.search(value):
-            raise WorkflowLoadError(f"{path}: expression tags '{{{{=...}}}}' are not supported by the local executor")
+        for match in TAG.finditer(value):
+            if match.group(1).startswith("="):
+                try:
+                    exprlang.Expression(match.group(1)[1:])
+                except ExpressionError as exc:
+                    raise WorkflowLoadError(f"{path}: {exc}") from exc
     elif isinstance(value, list):
         for index, item in enumerate(value):
             label = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else index
-            _check_no_expression_tags(item, f"{path}[{label}]")
+            check_expression_tags(item, f"{path}[{label}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_no_expression_tags(item, f"{path}.{key}")
-
-
-def _index_templates(spec: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    templates: dict[str, dict[str, Any]] = {}
-    for index, template in enumerate(spec.get("templates") or []):
-        name = template.get("name")
-        if not name:
-            raise WorkflowLoadError(f"{where}.templates[{index}].name is required")
-        if name in templates:
-            raise WorkflowLoadError(f"{where}.templates[{name}]: duplicate template name")
-        templates[name] = template
-    if not templates:
-        raise WorkflowLoadError(f"{where}.templates: at least one template is required")
-    return templates
+            check_expression_tags(item, f"{path}.{key}")
 
 
 def _bind_parameters(
@@ -442,19 +484,22 @@ def _check_workflow(loaded: LoadedWorkflow, where: str) -> None:
             raise WorkflowLoadError(f"{where}.arguments.artifacts[{artifact.get('name')}]: exactly one of s3, raw")
     if "retryStrategy" in spec:
         _check_retry(spec["retryStrategy"], f"{where}.retryStrategy")
+    _check_hooks(spec, where)
     _check_mutexes(spec.get("synchronization"), f"{where}.synchronization")
     for name, template in templates.items():
         _check_template(loaded, name, template, f"{where}.templates[{name}]")
 
 
 def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any], path: str) -> None:
-    kinds = [key for key in ("container", "script", "dag", "steps") if key in template]
+    kinds = [key for key in TEMPLATE_KINDS if key in template]
     if len(kinds) != 1:
         raise WorkflowLoadError(
-            f"{path}: a template needs exactly one of container, script, dag, steps (found {', '.join(kinds) or 'none'})"
+            f"{path}: a template needs exactly one of {', '.join(TEMPLATE_KINDS)} (found {', '.join(kinds) or 'none'})"
         )
     kind = kinds[0]
-    leaf = kind in ("container", "script")
+    leaf = kind in POD_KINDS
+    if kind == "suspend":
+        _check_suspend(loaded, template, path)
     # Fields that only mean something for one kind of template: refused elsewhere rather than
     # silently ignored.
     for key, meaningful in (("activeDeadlineSeconds", leaf), ("volumes", leaf), ("parallelism", not leaf)):
@@ -463,6 +508,8 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
             raise WorkflowLoadError(f"{path}.{key}: only {where_it_works} templates use it")
     if "activeDeadlineSeconds" in template:
         parse_int(template["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds")
+    if "timeout" in template and not _has_tag(template["timeout"]):
+        parse_duration(template["timeout"], f"{path}.timeout")
     if "retryStrategy" in template:
         _check_retry(template["retryStrategy"], f"{path}.retryStrategy")
     _check_mutexes(template.get("synchronization"), f"{path}.synchronization")
@@ -475,31 +522,91 @@ def _check_template(loaded: LoadedWorkflow, name: str, template: dict[str, Any],
     for param in (template.get("outputs") or {}).get("parameters") or []:
         ppath = f"{path}.outputs.parameters[{param.get('name')}]"
         value_from = param.get("valueFrom") or {}
-        if "value" not in param and not value_from.get("path") and not value_from.get("parameter"):
-            raise WorkflowLoadError(f"{ppath}: needs value, valueFrom.path or valueFrom.parameter")
-        if leaf and value_from.get("parameter"):
-            raise WorkflowLoadError(f"{ppath}.valueFrom.parameter: only DAG and steps templates read other nodes' outputs")
+        if "value" not in param and not any(value_from.get(k) for k in ("path", "parameter", "expression")):
+            raise WorkflowLoadError(f"{ppath}: needs value, valueFrom.path, valueFrom.parameter or valueFrom.expression")
+        for key in ("parameter", "expression"):
+            if leaf and value_from.get(key):
+                raise WorkflowLoadError(f"{ppath}.valueFrom.{key}: only DAG and steps templates read other nodes' outputs")
+        if value_from.get("expression"):
+            try:
+                exprlang.Expression(str(value_from["expression"]))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{ppath}.valueFrom.expression: {exc}") from exc
         if not leaf and value_from.get("path"):
             raise WorkflowLoadError(f"{ppath}.valueFrom.path: only container and script templates write files")
     for artifact in (template.get("outputs") or {}).get("artifacts") or []:
-        if not leaf:
-            raise WorkflowLoadError(f"{path}.outputs.artifacts: only container and script templates produce artifacts locally")
-        if not artifact.get("path"):
-            raise WorkflowLoadError(f"{path}.outputs.artifacts[{artifact.get('name')}].path is required")
-    if leaf:
+        apath = f"{path}.outputs.artifacts[{artifact.get('name')}]"
+        if leaf and not artifact.get("path"):
+            raise WorkflowLoadError(f"{apath}.path is required")
+        if not leaf and not (artifact.get("from") or artifact.get("fromExpression")):
+            raise WorkflowLoadError(f"{apath}: a DAG or steps template's artifact needs from or fromExpression")
+        if leaf and (artifact.get("from") or artifact.get("fromExpression")):
+            raise WorkflowLoadError(f"{apath}: from and fromExpression are for DAG and steps templates")
+        if artifact.get("fromExpression"):
+            try:
+                exprlang.Expression(str(artifact["fromExpression"]))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{apath}.fromExpression: {exc}") from exc
+    if kind == "containerSet":
+        _check_container_set(loaded, template, path)
+    elif leaf:
         body = template[kind]
         _check_mounts(loaded, template, body, f"{path}.{kind}")
-        if not body.get("command"):
-            raise WorkflowLoadError(
-                f"{path}.{kind}.command is required locally: the image's ENTRYPOINT is not available outside the image"
-            )
+        _check_command(loaded, body, f"{path}.{kind}")
+        for index, init in enumerate(template.get("initContainers") or []):
+            _check_command(loaded, init, f"{path}.initContainers[{init.get('name', index)}]")
+            _check_env(loaded, init, f"{path}.initContainers[{init.get('name', index)}]")
         if kind == "script" and "source" not in body:
             raise WorkflowLoadError(f"{path}.script.source is required")
         _check_env(loaded, body, f"{path}.{kind}")
     elif kind == "dag":
         _check_dag(loaded, name, template, path)
-    else:
+    elif kind == "steps":
         _check_steps(loaded, template, path)
+
+
+def _check_command(loaded: LoadedWorkflow, body: dict[str, Any], path: str) -> None:
+    if loaded.command_of(body) is None:
+        raise WorkflowLoadError(
+            f"{path}.command is required locally: the image's ENTRYPOINT is not available outside the image "
+            "(or name it with --image-entrypoint IMAGE=COMMAND)"
+        )
+
+
+def _check_container_set(loaded: LoadedWorkflow, template: dict[str, Any], path: str) -> None:
+    """Containers with unique names, known dependencies and no cycle, each runnable here."""
+    body = template["containerSet"]
+    containers = body.get("containers") or []
+    if not containers:
+        raise WorkflowLoadError(f"{path}.containerSet.containers: at least one container is required")
+    names = [str(c.get("name", "")) for c in containers]
+    graph: dict[str, list[str]] = {}
+    for container, name in zip(containers, names):
+        cpath = f"{path}.containerSet.containers[{name}]"
+        if not name:
+            raise WorkflowLoadError(f"{path}.containerSet.containers: every container needs a name")
+        if names.count(name) > 1:
+            raise WorkflowLoadError(f"{cpath}: duplicate container name")
+        for dep in container.get("dependencies") or []:
+            if dep not in names:
+                raise WorkflowLoadError(f"{cpath}.dependencies: unknown container {dep!r}")
+        graph[name] = [str(d) for d in container.get("dependencies") or []]
+        _check_command(loaded, container, cpath)
+        _check_env(loaded, container, cpath)
+        _check_mounts(loaded, template, container, cpath)
+    _check_mounts(loaded, template, body, f"{path}.containerSet")
+    _check_acyclic(graph, f"{path}.containerSet.containers")
+
+
+def _check_suspend(loaded: LoadedWorkflow, template: dict[str, Any], path: str) -> None:
+    duration = (template.get("suspend") or {}).get("duration")
+    if duration is None and not loaded.resume_suspended:
+        raise WorkflowLoadError(
+            f"{path}.suspend: a suspend without duration waits for `argo resume`, which no one can send here; "
+            "pass --resume-suspended to resume it at once, as `argo resume` right away would"
+        )
+    if duration is not None and not _has_tag(duration):
+        parse_duration(duration, f"{path}.suspend.duration")
 
 
 def template_volumes(spec: dict[str, Any], template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -566,17 +673,23 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
         raise WorkflowLoadError(f"{path}.template is required")
     if target not in loaded.templates:
         raise WorkflowLoadError(f"{path}.template: unknown template {target!r}")
-    if "withItems" in call and "withParam" in call:
-        raise WorkflowLoadError(f"{path}: use withItems or withParam, not both")
+    _check_hooks(call, path)
+    loops = [key for key in ("withItems", "withParam", "withSequence") if key in call]
+    if len(loops) > 1:
+        raise WorkflowLoadError(f"{path}: use one of withItems, withParam, withSequence (found {', '.join(loops)})")
+    sequence = call.get("withSequence") or {}
+    if "end" in sequence and "count" in sequence:
+        raise WorkflowLoadError(f"{path}.withSequence: only one of count or end can be defined (as in Argo)")
+    if "withSequence" in call and "end" not in sequence and "count" not in sequence:
+        raise WorkflowLoadError(f"{path}.withSequence: either count or end is required")
+    for key in ("start", "end", "count"):
+        if key in sequence and not _has_tag(sequence[key]):
+            parse_int(sequence[key], f"{path}.withSequence.{key}")
     inputs = (loaded.templates[target].get("inputs") or {}).get("parameters") or []
-    declared = {p["name"] for p in inputs}
     args = (call.get("arguments") or {}).get("parameters") or []
     given = set()
+    # An argument the template does not declare is ignored, as Argo ignores it (lint warns).
     for arg in args:
-        if arg.get("name") not in declared:
-            raise WorkflowLoadError(
-                f"{path}.arguments.parameters[{arg.get('name')}]: template {target!r} has no input parameter of that name"
-            )
         if "value" not in arg and "valueFrom" not in arg:
             raise WorkflowLoadError(f"{path}.arguments.parameters[{arg['name']}]: value is required")
         if "valueFrom" in arg:
@@ -587,12 +700,7 @@ def _check_call(loaded: LoadedWorkflow, call: dict[str, Any], path: str) -> None
             raise WorkflowLoadError(
                 f"{path}.arguments.parameters: missing {param['name']!r}, required by template {target!r} (inputs.parameters[{param['name']}])"
             )
-    declared_artifacts = {a["name"] for a in (loaded.templates[target].get("inputs") or {}).get("artifacts") or []}
     for artifact in (call.get("arguments") or {}).get("artifacts") or []:
-        if artifact.get("name") not in declared_artifacts:
-            raise WorkflowLoadError(
-                f"{path}.arguments.artifacts[{artifact.get('name')}]: template {target!r} has no input artifact of that name"
-            )
         sources = [key for key in ("from", "s3", "raw") if key in artifact]
         if len(sources) != 1:
             raise WorkflowLoadError(f"{path}.arguments.artifacts[{artifact.get('name')}]: exactly one of from, s3, raw")
@@ -674,6 +782,20 @@ def _check_steps(loaded: LoadedWorkflow, template: dict[str, Any], path: str) ->
             _check_call(loaded, step, f"{path}.steps[{index}][{step['name']}]")
 
 
+def _check_hooks(site: dict[str, Any], path: str) -> None:
+    """Hook expressions parse (those without `{{...}}`, parsed when they run), and a named
+    hook other than `exit` has one."""
+    for name, hook in (site.get("hooks") or {}).items():
+        expression = hook.get("expression")
+        if name != "exit" and not expression:
+            raise WorkflowLoadError(f"{path}.hooks.{name}.expression is required (only the `exit` hook runs without one)")
+        if expression and not _has_tag(expression):
+            try:
+                exprlang.Expression(str(expression))
+            except ExpressionError as exc:
+                raise WorkflowLoadError(f"{path}.hooks.{name}.expression: {exc}") from exc
+
+
 def _check_retry(strategy: dict[str, Any], path: str) -> None:
     if "limit" in strategy and not _has_tag(strategy["limit"]):
         parse_int(strategy["limit"], f"{path}.limit")
@@ -684,9 +806,10 @@ def _check_retry(strategy: dict[str, Any], path: str) -> None:
     for key in ("duration", "maxDuration", "cap"):
         if key in backoff and not _has_tag(backoff[key]):
             parse_duration(backoff[key], f"{path}.backoff.{key}")
-    if "expression" in strategy:
+    # An expression with `{{inputs...}}` in it is parsed after substitution, when the node runs.
+    if "expression" in strategy and not _has_tag(strategy["expression"]):
         try:
-            RetryExpression(strategy["expression"])
+            exprlang.Expression(str(strategy["expression"]))
         except ExpressionError as exc:
             raise WorkflowLoadError(f"{path}.expression: {exc}") from exc
     if "factor" in backoff and not _has_tag(backoff["factor"]):
@@ -700,6 +823,14 @@ def _check_mutexes(sync: dict[str, Any] | None, path: str) -> None:
     for index, mutex in enumerate((sync or {}).get("mutexes") or []):
         if not mutex.get("name"):
             raise WorkflowLoadError(f"{path}.mutexes[{index}].name is required")
+        if mutex.get("database"):
+            raise WorkflowLoadError(f"{path}.mutexes[{index}].database: database-backed locks need the controller's database; local locks are files")
+    for index, semaphore in enumerate((sync or {}).get("semaphores") or []):
+        ref = semaphore.get("configMapKeyRef") or {}
+        if not ref.get("name") or not ref.get("key"):
+            raise WorkflowLoadError(f"{path}.semaphores[{index}].configMapKeyRef: name and key are required")
+        if semaphore.get("database"):
+            raise WorkflowLoadError(f"{path}.semaphores[{index}].database: database-backed locks need the controller's database; local locks are files")
 
 
 def _has_tag(value: Any) -> bool:

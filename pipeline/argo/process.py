@@ -2,19 +2,23 @@
 command lookup, logs, and killing the process group on a deadline.
 
 Path remapping (why and how). In a pod, `/tmp/outputs/improvement` is private to the pod; on one
-machine, two parallel nodes writing it would overwrite each other. Every absolute path the
-template declares (output parameter `valueFrom.path`, output artifact `path`, input artifact
-`path`) is therefore mapped into the node's own directory, `<node dir>/fs/<path>`, and so is its
-parent directory unless the parent is a top-level directory such as `/tmp` (declared
-`/tmp/outputs/x` maps `/tmp/outputs/x` and `/tmp/outputs`; declared `/tmp/x` maps only `/tmp/x`).
-Volume mounts (emptyDir, configMap, secret) map their mountPath the same way, into a directory
-the node gets for that volume. The command, args, env values, script source and workingDir are
-rewritten: each occurrence of a
-mapped path as a whole path (not followed by more name characters) is replaced by its node-local
-twin. That covers both styles of writing outputs: a file path on the command line, and a
-directory given on the command line (`--outputs-dir /tmp/outputs`) that the program fills.
-Paths the program computes at run time without them appearing in its command line are not seen:
-such a program must take its output location as an argument (our pipeline CLI does).
+machine, two parallel nodes writing it would overwrite each other. Each node therefore gets its
+own `/tmp` (`<node dir>/fs/tmp`, also its `TMPDIR`), and every absolute path the template
+declares (output parameter `valueFrom.path`, output artifact `path`, input artifact `path`) is
+mapped into the node's directory, `<node dir>/fs/<path>`, and so is its parent directory unless
+the parent is a top-level directory (declared `/mnt/out/x` maps `/mnt/out/x` and `/mnt/out`;
+declared `/data` maps only `/data`). Volume mounts (emptyDir, configMap, secret) map their
+mountPath the same way, into a directory the node gets for that volume. The command, args, env
+values, script source and workingDir are rewritten: each occurrence of a mapped path as a whole
+path (not followed by more name characters) is replaced by its node-local twin. That covers both
+styles of writing outputs: a file path on the command line, and a directory given on the command
+line (`--outputs-dir /tmp/outputs`) that the program fills. Paths the program computes at run
+time without them appearing in its command line are not seen (except through `TMPDIR`): such a
+program must take its output location as an argument (our pipeline CLI does). A path that
+reaches the command through a parameter value is used as given: it names a file of this machine
+(a test's directory, a local config), which the template's own text does not. A template
+without `workingDir` runs in `<node dir>/fs`, the pod's root: the image's WORKDIR is not known
+here and most images leave it at `/`.
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ _NAME_CHAR = r"A-Za-z0-9_.\-"
 
 
 class PathRemap:
+    PRIVATE_TMP = "/tmp"
+
     def __init__(self, root: Path, locations: list[str], mounts: list[str] = ()) -> None:  # type: ignore[assignment]
         self.root = root
         mapped: set[str] = {posixpath.normpath(m) for m in mounts if m.startswith("/") and m != "/"}
+        mapped.add(self.PRIVATE_TMP)
         for location in locations:
             if not location.startswith("/"):
                 continue  # relative paths resolve against the working directory, unmapped
@@ -49,13 +56,23 @@ class PathRemap:
             if parent.count("/") >= 2:  # /a/b or deeper: a directory of the template's own
                 mapped.add(parent)
         self.prefixes = sorted(mapped, key=len, reverse=True)
-        self._pattern = (
-            re.compile(
-                rf"(?<![{_NAME_CHAR}/])(" + "|".join(re.escape(p) for p in self.prefixes) + rf")(?![{_NAME_CHAR}])"
-            )
-            if self.prefixes
-            else None
+        self._pattern = self._compile(self.prefixes)
+        # After parameter substitution only the declared paths outside /tmp are rewritten: a /tmp
+        # path that came in as a parameter value is the host's (see the module docstring).
+        self._declared_pattern = self._compile(
+            [p for p in self.prefixes if p != self.PRIVATE_TMP and not p.startswith(self.PRIVATE_TMP + "/")]
         )
+
+    @staticmethod
+    def _compile(prefixes: list[str]) -> re.Pattern[str] | None:
+        if not prefixes:
+            return None
+        alternatives = "|".join(re.escape(p) for p in prefixes)
+        return re.compile(rf"(?<![{_NAME_CHAR}/])({alternatives})(?![{_NAME_CHAR}])")
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / self.PRIVATE_TMP.lstrip("/")
 
     def host(self, container_path: str) -> Path:
         """Where a container path lives on this machine."""
@@ -67,20 +84,24 @@ class PathRemap:
                 return self.root / path.lstrip("/")
         return Path(path)
 
-    def rewrite(self, value: Any) -> Any:
-        if self._pattern is None:
+    def rewrite(self, value: Any, *, declared_only: bool = False) -> Any:
+        """Every mapped path in a YAML tree → its node-local twin; `declared_only` leaves /tmp
+        alone (for text that parameter values have already been substituted into)."""
+        pattern = self._declared_pattern if declared_only else self._pattern
+        if pattern is None:
             return value
         if isinstance(value, str):
-            return self._pattern.sub(lambda m: str(self.root / m.group(1).lstrip("/")), value)
+            return pattern.sub(lambda m: str(self.root / m.group(1).lstrip("/")), value)
         if isinstance(value, list):
-            return [self.rewrite(item) for item in value]
+            return [self.rewrite(item, declared_only=declared_only) for item in value]
         if isinstance(value, dict):
-            return {key: self.rewrite(item) for key, item in value.items()}
+            return {key: self.rewrite(item, declared_only=declared_only) for key, item in value.items()}
         return value
 
     def prepare(self) -> None:
         """Create the parents a pod would already have (`/tmp`), not the template's own
         directories: a program that forgets `mkdir -p` fails here as it would in its image."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
         for prefix in self.prefixes:
             parent = posixpath.dirname(prefix)
             if parent not in self.prefixes:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 WORKFLOW_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
-TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+TAG = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)  # fasttemplate's rule, as Argo uses it
 _EXPRESSION_PARAMETER = re.compile(r"\b(inputs|workflow)\.parameters(?:\['([^']+)'\]|\[\"([^\"]+)\"\]|\.([A-Za-z0-9_]+))")
 _DEPENDS_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z]+)?)")
 _TASK_RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
@@ -46,11 +46,16 @@ class Document:
     body: Any
 
 
+class _Warning(str):
+    """A tag message that is a warning (Argo accepts it), not an error."""
+
+
 @dataclass(frozen=True)
 class Problem:
     document: Document
     path: str
     message: str
+    severity: str = "error"  # or "warning": accepted by Argo, but likely a mistake
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -81,12 +86,25 @@ class Library:
     """The WorkflowTemplates and ClusterWorkflowTemplates among the linted documents."""
 
     def __init__(self, documents: list[Document]) -> None:
+        self.documents = documents
         self.by_kind: dict[str, dict[str, Document]] = {"WorkflowTemplate": {}, "ClusterWorkflowTemplate": {}}
         for document in documents:
             kind = document.body.get("kind")
             name = _dict(document.body.get("metadata")).get("name")
             if kind in self.by_kind and isinstance(name, str):
                 self.by_kind[kind].setdefault(name, document)
+
+    def referrers(self, template: Document) -> list[Document]:
+        """The linted documents whose workflowTemplateRef names `template`."""
+        kind = _dict(template.body).get("kind")
+        name = _dict(_dict(template.body).get("metadata")).get("name")
+        found = []
+        for document in self.documents:
+            ref = _dict(spec_of(document)[0].get("workflowTemplateRef"))
+            ref_kind = "ClusterWorkflowTemplate" if ref.get("clusterScope") else "WorkflowTemplate"
+            if ref and ref.get("name") == name and ref_kind == kind:
+                found.append(document)
+        return found
 
     def template_document(self, name: str, cluster_scope: bool = False) -> Document | None:
         return self.by_kind["ClusterWorkflowTemplate" if cluster_scope else "WorkflowTemplate"].get(name)
@@ -123,6 +141,9 @@ class _DocumentChecker:
 
     def report(self, path: str, message: str) -> None:
         self.problems.append(Problem(self.document, path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.document, path, message, "warning"))
 
     # ---------------------------------------------------------------- document level
     def check(self) -> None:
@@ -166,7 +187,9 @@ class _DocumentChecker:
         # Spec-level strings (arguments, synchronization, metadata, artifact keys...).
         for key, value in self.spec.items():
             if key != "templates":
-                self._check_tags(value, f"{self.spec_path}.{key}", _Scope())
+                # Workflow-level hooks and metrics are evaluated with the workflow's status known.
+                scope = _Scope(in_exit_handler=key in ("hooks", "metrics", "onExit"))
+                self._check_tags(value, f"{self.spec_path}.{key}", scope)
 
     def _check_metadata(self) -> None:
         metadata = _dict(self.document.body.get("metadata"))
@@ -188,12 +211,17 @@ class _DocumentChecker:
         """A Workflow's arguments against the parameters its WorkflowTemplate declares: an
         argument the template does not declare is a typo the controller would ignore."""
         declared = {p["name"]: p for p in _list(_dict(ref_spec.get("arguments")).get("parameters")) if isinstance(p, dict) and "name" in p}
+        # Workflow arguments also reach the entrypoint template's inputs of the same name.
+        entry = self.spec.get("entrypoint") or ref_spec.get("entrypoint")
+        entry_template = self.library.templates_of(self.referenced).get(str(entry)) or {}
+        consumed = set(_names(_dict(entry_template.get("inputs")).get("parameters")))
         given = _list(_dict(self.spec.get("arguments")).get("parameters"))
         for index, parameter in enumerate(given):
             name = _dict(parameter).get("name")
-            if name not in declared:
-                self.report(f"{self.spec_path}.arguments.parameters[{index}].name",
-                            f"parameter {name!r} is not declared by WorkflowTemplate {self.referenced.body['metadata']['name']!r}")
+            if name not in declared and name not in consumed:
+                self.warn(f"{self.spec_path}.arguments.parameters[{index}].name",
+                          f"parameter {name!r} is not declared by WorkflowTemplate {self.referenced.body['metadata']['name']!r} "
+                          "nor an input of its entrypoint (Argo ignores it)")
         # A parameter without a value anywhere is not an error: `argo submit -p` supplies it.
 
     def _collect_globals(self, template: dict[str, Any]) -> None:
@@ -211,6 +239,9 @@ class _DocumentChecker:
         roots: list[str] = []
         if isinstance(self.spec.get("onExit"), str):
             roots.append(self.spec["onExit"])
+        for hook in _dict(self.spec.get("hooks")).values():
+            if isinstance(_dict(hook).get("template"), str):
+                roots.append(hook["template"])
         for template in self.available.values():
             for node in self._invocations(template):
                 if isinstance(node.get("onExit"), str):
@@ -323,10 +354,13 @@ class _DocumentChecker:
             self._check_invocation(task, task_path)
             task_scope = _Scope(template=template, dag_tasks=by_name, task=task, upstream=ancestors[name] - {name},
                                 in_exit_handler=scope.in_exit_handler)
+            # A task's hooks run after (or while) it runs: they may read the task itself.
+            hook_scope = _Scope(template=template, dag_tasks=by_name, upstream=ancestors[name] | {name},
+                                in_exit_handler=scope.in_exit_handler)
             for key, value in task.items():
                 if key in ("name", "template", "dependencies", "depends", "inline"):
                     continue
-                self._check_tags(value, f"{task_path}.{key}", task_scope)
+                self._check_tags(value, f"{task_path}.{key}", hook_scope if key == "hooks" else task_scope)
             if isinstance(task.get("inline"), dict):
                 self._check_template(task["inline"], f"{task_path}.inline")
 
@@ -375,10 +409,13 @@ class _DocumentChecker:
                     self.report(f"{step_path}.name", f"duplicate step name {name!r}")
                 self._check_invocation(step, step_path)
                 step_scope = _Scope(template=template, task=step, earlier_steps=dict(earlier), in_exit_handler=scope.in_exit_handler)
+                # A step's hooks run after (or while) it runs: they may read the step itself.
+                own = {name: step} if isinstance(name, str) else {}
+                hook_scope = _Scope(template=template, earlier_steps={**earlier, **own}, in_exit_handler=scope.in_exit_handler)
                 for key, value in step.items():
                     if key in ("name", "template", "inline"):
                         continue
-                    self._check_tags(value, f"{step_path}.{key}", step_scope)
+                    self._check_tags(value, f"{step_path}.{key}", hook_scope if key == "hooks" else step_scope)
                 if isinstance(step.get("inline"), dict):
                     self._check_template(step["inline"], f"{step_path}.inline")
                 if isinstance(name, str):
@@ -431,8 +468,8 @@ class _DocumentChecker:
         for index, parameter in enumerate(given):
             name = _dict(parameter).get("name")
             if name not in declared:
-                self.report(f"{path}.arguments.parameters[{index}].name",
-                            f"template {called.get('name')!r} has no input parameter {name!r}")
+                self.warn(f"{path}.arguments.parameters[{index}].name",
+                          f"template {called.get('name')!r} has no input parameter {name!r} (Argo ignores the argument)")
         supplied = set(_names(given))
         for name, parameter in declared.items():
             if name not in supplied and not ({"value", "default", "valueFrom"} & set(parameter)):
@@ -441,8 +478,8 @@ class _DocumentChecker:
         for index, artifact in enumerate(_list(arguments.get("artifacts"))):
             name = _dict(artifact).get("name")
             if name not in artifacts:
-                self.report(f"{path}.arguments.artifacts[{index}].name",
-                            f"template {called.get('name')!r} has no input artifact {name!r}")
+                self.warn(f"{path}.arguments.artifacts[{index}].name",
+                          f"template {called.get('name')!r} has no input artifact {name!r} (Argo ignores the argument)")
 
     # ---------------------------------------------------------------- tags
     def _check_tags(self, value: Any, path: str, scope: _Scope) -> None:
@@ -453,8 +490,12 @@ class _DocumentChecker:
                     self._check_expression(inner[1:], path, scope)
                 else:
                     message = self._resolve_tag(inner, scope)
-                    if message:
+                    if isinstance(message, _Warning):
+                        self.warn(path, f"{{{{{inner}}}}}: {message}")
+                    elif message:
                         self.report(path, f"{{{{{inner}}}}}: {message}")
+            if path.endswith(".when"):
+                self._check_when(value, path, scope)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self._check_tags(item, f"{path}[{index}]", scope)
@@ -468,6 +509,31 @@ class _DocumentChecker:
             message = self._resolve_tag(f"{match.group(1)}.parameters.{name}", scope)
             if message:
                 self.report(path, f"{{{{={expression}}}}}: {message}")
+
+    def _check_when(self, expression: str, path: str, scope: _Scope) -> None:
+        """Argo pastes a parameter's text into `when` before govaluate parses it: a workflow or
+        input parameter that is not constrained by an `enum` can rewrite the condition (the value
+        `x" == "x" || "y` makes `"{{p}}" == "a"` true). Flagged as a warning (`lint --strict`
+        fails on it); an `enum` on the parameter's declaration clears it."""
+        for match in TAG.finditer(expression):
+            parts = match.group(1).split(".")
+            if len(parts) != 3 or parts[1] != "parameters" or parts[0] not in ("workflow", "inputs"):
+                continue
+            declaration = self._declaration(parts[0], parts[2], scope)
+            if declaration is not None and declaration.get("enum"):
+                continue
+            self.warn(path, f"{match.group(0)} is pasted raw into `when`: a value such as `x\" == \"x\" || \"y` "
+                            f"rewrites the condition; constrain {parts[0]}.parameters {parts[2]!r} with an enum")
+
+    def _declaration(self, root: str, name: str, scope: _Scope) -> dict[str, Any] | None:
+        if root == "inputs":
+            parameters = _list(_dict(_dict(scope.template).get("inputs")).get("parameters"))
+        else:
+            parameters = list(_list(_dict(self.spec.get("arguments")).get("parameters")))
+            if self.referenced is not None:
+                parameters += _list(_dict(spec_of(self.referenced)[0].get("arguments")).get("parameters"))
+        found = [p for p in parameters if isinstance(p, dict) and p.get("name") == name]
+        return found[0] if found else None
 
     def _inputs(self, scope: _Scope, kind: str) -> set[str]:
         return set(_names(_dict(_dict(scope.template).get("inputs")).get(kind)))
@@ -510,6 +576,15 @@ class _DocumentChecker:
             if len(parts) == 2 or parts[2:] == ["json"]:
                 return None
             if parts[2] not in self.parameters:
+                if self.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate") and self.referenced is None:
+                    referrers = self.library.referrers(self.document)
+                    if not referrers:
+                        # Linted alone, a WorkflowTemplate may get it from the Workflow that refers to it.
+                        return _Warning(f"workflow parameter {parts[2]!r} is not declared here: the Workflow that refers to "
+                                        "this template must declare it")
+                    if any(parts[2] in set(_names(_dict(spec_of(r)[0].get("arguments")).get("parameters"))) for r in referrers):
+                        return None
+                    return f"workflow parameter {parts[2]!r} is declared neither here nor by the Workflows that refer to this template"
                 return f"workflow parameter {parts[2]!r} is not declared in spec.arguments"
             return None
         if field_name == "outputs":
@@ -527,8 +602,8 @@ class _DocumentChecker:
 
     def _resolve_item(self, parts: list[str], scope: _Scope) -> str | None:
         task = scope.task
-        if task is None or not ({"withItems", "withParam"} & set(task)):
-            return "{{item}} is only defined in a task or step with withItems or withParam"
+        if task is None or not ({"withItems", "withParam", "withSequence"} & set(task)):
+            return "{{item}} is only defined in a task or step with withItems, withParam or withSequence"
         items = task.get("withItems")
         if len(parts) > 1 and isinstance(items, list) and items:
             if not all(isinstance(i, dict) and parts[1] in i for i in items):

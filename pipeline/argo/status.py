@@ -25,6 +25,7 @@ COMPLETED = frozenset({SUCCEEDED, FAILED, ERROR})
 
 # Node types, as Argo names them.
 POD, DAG, STEPS, STEP_GROUP, TASK_GROUP, RETRY, SKIPPED_TYPE = "Pod", "DAG", "Steps", "StepGroup", "TaskGroup", "Retry", "Skipped"
+CONTAINER, SUSPEND = "Container", "Suspend"
 
 # Argo's display name is the node name minus its boundary's name and a leading `[i].` or `.`.
 _SEPARATOR = re.compile(r"^(\[\d+\])?\.")
@@ -112,8 +113,11 @@ class WorkflowStatus:
         status_file: Path,
         logs_dir: Path,
         on_node_finished: Callable[[Node], None] | None = None,
+        template_names: dict[str, str] | None = None,
     ) -> None:
         self.manifest = manifest
+        # The executor's template keys (pipeline.argo.resolution) → the names Argo shows.
+        self._template_names = template_names or {}
         self.name: str = manifest["metadata"]["name"]
         self.status_file = status_file
         self.logs_dir = logs_dir
@@ -151,7 +155,7 @@ class WorkflowStatus:
                 name=name,
                 display_name=display,
                 type=node_type,
-                template_name=template_name,
+                template_name=self._template_names.get(template_name, template_name) if template_name else None,
                 boundary_id=boundary_id,
                 phase=phase,
                 message=message,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import pytest
 from pathlib import Path
 
 from pipeline.argo.executor import RunOptions, run
@@ -176,3 +177,92 @@ def test_retry_stops_when_the_backoff_would_pass_max_duration(tmp_path: Path) ->
     retry = result.status["status"]["nodes"]["retry-backoff"]
     assert len(retry["children"]) == 1
     assert retry["message"] == "Backoff would exceed max duration limit (Error (exit code 1))"
+
+
+def test_retry_expression_reads_inputs_substituted_first(tmp_path: Path) -> None:
+    result = run_fixture("retry-expression-inputs.yaml", tmp_path, parameters={"dir": str(tmp_path), "codes": "3, 3, 1, 0"})
+
+    assert result.phase == "Failed"
+    # 3 and 3 are retried (== inputs.parameters.retry-on), 1 is not.
+    assert (tmp_path / "attempts").read_text() == "3"
+
+
+def test_lifecycle_hooks(tmp_path: Path) -> None:
+    result = run_fixture("lifecycle-hooks.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    by_name = {n["name"]: n for n in nodes(result)}
+    said = {name: n["outputs"]["result"] for name, n in by_name.items() if n["type"] == "Pod" and "result" in n.get("outputs", {})}
+    assert said["lifecycle-hooks.onExit"] == "workflow Succeeded"
+    assert said["lifecycle-hooks.hooks.running"] == "workflow running"
+    assert said["lifecycle-hooks[0].step-1.onExit"] == "step-1 said hello"
+    assert said["lifecycle-hooks[0].step-1.hooks.success"] == "step-1 succeeded"
+    assert "lifecycle-hooks[0].step-1.hooks.failure" not in by_name
+    assert said["lifecycle-hooks[1].dag.A.onExit"] == "cleanup"
+
+
+def test_semaphore_admits_its_configmap_limit(tmp_path: Path) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text("template: '2'\n")
+    lines: list[str] = []
+    result = run_fixture("semaphore.yaml", tmp_path, lines=lines, parameters={"dir": str(tmp_path)}, configmaps={"limits": limits})
+
+    assert result.phase == "Succeeded", result.message
+    spans = intervals(tmp_path / "intervals")
+    assert len(spans) == 6 and max_overlap(spans) <= 2
+    assert any("waiting for semaphore default/limits/template (limit 2)" in line for line in lines)
+
+
+def test_semaphore_without_its_configmap_defaults_to_one(tmp_path: Path) -> None:
+    result = run_fixture("semaphore.yaml", tmp_path, parameters={"dir": str(tmp_path)})
+
+    assert result.phase == "Succeeded", result.message
+    assert max_overlap(intervals(tmp_path / "intervals")) == 1
+
+
+def test_container_set_runs_in_dependency_order_in_one_pod(tmp_path: Path) -> None:
+    result = run_fixture("container-set.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    pod = result.status["status"]["nodes"][result.name]
+    assert pod["type"] == "Pod"
+    order = pod["outputs"]["result"].split()
+    assert order[0] == "a" and sorted(order[1:3]) == ["b", "c"] and order[3] == "d"
+    assert pod["outputs"]["parameters"] == [{"name": "order", "value": "\n".join(order)}]
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Container") == ["a", "b", "c", "main"]
+
+
+def test_container_set_ends_at_the_first_failed_container(tmp_path: Path) -> None:
+    result = run_fixture("container-set.yaml", tmp_path, entrypoint="failing")
+
+    assert result.phase == "Failed"
+    assert result.status["status"]["nodes"][result.name]["message"] == "Error (exit code 3)"
+    containers = {n["displayName"]: n for n in nodes(result) if n["type"] == "Container"}
+    assert containers["bad"]["phase"] == "Failed" and containers["after"]["phase"] == "Failed"
+    assert containers["after"]["message"] == "not started: the pod ended first"
+
+
+def test_suspend_with_a_duration_sleeps_then_resumes(tmp_path: Path) -> None:
+    result = run_fixture("suspend.yaml", tmp_path, resume_suspended=True)
+
+    assert result.phase == "Succeeded", result.message
+    delay, approve = node(result, "delay"), node(result, "approve")
+    assert delay["type"] == approve["type"] == "Suspend"
+    assert approve["message"] == "resumed at once (--resume-suspended)"
+    assert node(result, "release")["outputs"]["result"] == "released"
+
+
+def test_suspend_without_duration_is_refused_naming_the_field(tmp_path: Path) -> None:
+    from pipeline.argo.loader import WorkflowLoadError
+
+    with pytest.raises(WorkflowLoadError) as caught:
+        run_fixture("suspend.yaml", tmp_path)
+    assert "spec.templates[approve].suspend: a suspend without duration waits for `argo resume`" in str(caught.value)
+    assert "--resume-suspended" in str(caught.value)
+
+
+def test_init_containers_run_first_in_the_pod(tmp_path: Path) -> None:
+    result = run_fixture("init-containers.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    assert result.status["status"]["nodes"][result.name]["outputs"]["result"] == "first\nsecond"

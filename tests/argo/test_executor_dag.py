@@ -95,3 +95,54 @@ def test_a_failed_step_stops_later_groups(tmp_path: Path) -> None:
     assert node(result, "[1]")["phase"] == "Failed"
     assert not [n for n in nodes(result) if n["displayName"] in ("never", "[2]")]
     assert result.message == "child 'steps-failure[1].breaks' failed"
+
+
+def test_dag_fail_fast_starts_nothing_after_a_certain_failure(tmp_path: Path) -> None:
+    result = run_fixture("fail-fast.yaml", tmp_path)
+
+    assert result.phase == "Failed"
+    assert node(result, "A")["phase"] == "Failed"
+    assert node(result, "B")["phase"] == "Succeeded"  # already running: it runs to completion
+    assert not [n for n in nodes(result) if n["displayName"] == "C"]
+    assert result.status["status"]["nodes"][result.name]["message"] == "child 'fail-fast.A' failed"
+
+
+def test_dag_fail_fast_false_runs_every_branch(tmp_path: Path) -> None:
+    result = run_fixture("fail-fast.yaml", tmp_path, entrypoint="all-branches")
+
+    assert result.phase == "Failed"
+    assert node(result, "C")["phase"] == "Succeeded"
+
+
+def test_dag_fail_fast_lets_a_handled_failure_go_on(tmp_path: Path) -> None:
+    result = run_fixture("fail-fast.yaml", tmp_path, entrypoint="handled")
+
+    assert result.phase == "Succeeded", result.message
+    assert [node(result, name)["phase"] for name in "DEF"] == ["Failed", "Succeeded", "Succeeded"]
+
+
+def test_template_fail_fast_stops_a_loop_at_the_failing_item(tmp_path: Path) -> None:
+    result = run_fixture("fail-fast.yaml", tmp_path, entrypoint="steps-fail-fast")
+
+    assert result.phase == "Failed"
+    items = sorted(n["displayName"] for n in nodes(result) if n["displayName"].startswith("item("))
+    assert items == ["item(0:0)", "item(1:2)"]  # the third item never started
+    assert result.status["status"]["nodes"][result.name]["message"] == "template has failed or errored children and failFast enabled"
+
+
+def test_dag_target_runs_only_what_the_targets_need(tmp_path: Path) -> None:
+    result = run_fixture("dag-target-timeout.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Pod") == ["A", "C", "E"]
+    result = run_fixture("dag-target-timeout.yaml", tmp_path, parameters={"target": "B E"})
+    assert sorted(n["displayName"] for n in nodes(result) if n["type"] == "Pod") == ["A", "B", "C", "E"]
+
+
+def test_template_timeout_kills_the_pod(tmp_path: Path) -> None:
+    result = run_fixture("dag-target-timeout.yaml", tmp_path, entrypoint="timeouts")
+
+    assert result.phase == "Failed"
+    assert node(result, "quick")["phase"] == "Succeeded"
+    assert node(result, "slow")["phase"] == "Failed"
+    assert node(result, "slow")["message"] == "Step exceeded its deadline (template timeout=0.2s)"

@@ -55,12 +55,21 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [
-        (lambda d: d["spec"].update(hooks={}), "unsupported field 'hooks' at spec.hooks"),
+        (lambda d: d["spec"].update(hooks={"later": {"template": "main"}}), "spec.hooks.later.expression is required"),
         (lambda d: d["spec"]["templates"][0].update(podSpecPatch="{}"), "spec.templates[main].podSpecPatch"),
         (lambda d: d["spec"]["templates"][0]["container"].update(ports=[]), "spec.templates[main].container.ports"),
         (lambda d: d["spec"].update(parallelism="two"), "spec.parallelism: expected an integer"),
-        (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=sprig.trim('x')}}"]), "expression tags"),
-        (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, dag, steps"),
+        (
+            lambda d: d["spec"]["templates"].insert(0, {"name": "loop", "steps": [[{"name": "s", "template": "main", "withSequence": {"count": "x"}}]]}),
+            "spec.templates[loop].steps[0][s].withSequence.count: 'x' is not an integer",
+        ),
+        (
+            lambda d: d["spec"].update(workflowTemplateRef={"name": "missing"}) or d["spec"].pop("templates"),
+            "spec.workflowTemplateRef: WorkflowTemplate 'missing' not found: pass its file with --templates",
+        ),
+        (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=xs | map(#)}}"]), "spec.templates[main].container.args[0]: pipes"),
+        (lambda d: d["spec"]["templates"][0]["container"].update(args=["{{=now()}}"]), "function 'now' is not supported locally"),
+        (lambda d: d["spec"]["templates"][0].pop("container"), "exactly one of container, script, containerSet, dag, steps, suspend"),
         (lambda d: d["spec"]["templates"][0]["container"].pop("command"), "command is required locally"),
         (lambda d: d["spec"].update(entrypoint="nope"), "spec.entrypoint: unknown template 'nope'"),
         (lambda d: d["spec"].update(onExit="nope"), "spec.onExit: unknown template 'nope'"),
@@ -81,8 +90,8 @@ def test_unsupported_field_names_its_path(tmp_path: Path) -> None:
             "retryPolicy: 'Sometimes' is not one of",
         ),
         (
-            lambda d: d["spec"]["templates"][0].update(retryStrategy={"expression": "sprig.trim(lastRetry.message) == ''"}),
-            "spec.templates[main].retryStrategy.expression: unknown variable 'sprig'",
+            lambda d: d["spec"]["templates"][0].update(retryStrategy={"expression": "sprig.randInt(1, 2) == 1"}),
+            "spec.templates[main].retryStrategy.expression: sprig.randInt is not supported locally",
         ),
         (lambda d: d["spec"]["templates"][0].update(parallelism=2), "spec.templates[main].parallelism: only dag and steps templates use it"),
         (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.argo.expressions import (
@@ -12,6 +14,7 @@ from pipeline.argo.expressions import (
     parse_depends,
     substitute,
 )
+from tests.argo.executor_support import node, run_fixture, venv_python_first  # noqa: F401
 
 
 @pytest.mark.parametrize(
@@ -37,6 +40,11 @@ from pipeline.argo.expressions import (
         ("video !~ '^rout'", True),
         ("modality.video == modality.video", True),
         ("a == b == false", True),  # left-associative: (a == b) == false
+        ("5 in (1, 5)", True),
+        ("3 in (1, 10)", False),
+        ("heads in (heads, tails)", True),
+        ("'1' in (1, 2)", False),  # typed, as ==
+        ("!(2 in (1, 3)) && 2 in (2)", True),
     ],
 )
 def test_when(expression: str, expected: bool) -> None:
@@ -95,3 +103,65 @@ def test_item_labels_follow_argo() -> None:
     assert item_label(1) == "1"
     assert item_label({"tag": "9.1", "image": "debian"}) == "image:debian,tag:9.1"
     assert item_label(True) == "true"
+
+
+def test_expression_tags_in_arguments_and_when(tmp_path: Path) -> None:
+    result = run_fixture("expression-tags.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    assert node(result, "compute")["outputs"]["result"] == "1 6 X2 yes"
+    assert node(result, "printed")["phase"] == "Succeeded"
+    assert node(result, "not-printed")["phase"] == "Skipped"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("1 + 2 * 3", 7),
+        ("7 / 2", 3.5),
+        ("7 % 2", 1),
+        ("'a' + 'b'", "ab"),
+        ("x in ['a', 'b']", True),
+        ("x not in ['a', 'b']", False),
+        ("n > 2 ? 'big' : 'small'", "big"),
+        ("missing ?? 'fallback'", "fallback"),
+        ("m['a-b'].c", "deep"),
+        ("m?.nothing?.deeper", None),
+        ("'abc' matches '^a'", True),
+        ("'abc' startsWith 'ab' && 'abc' endsWith 'bc' && 'abc' contains 'b'", True),
+        ("sprig.add(1, '2', 3)", 6),
+        ("sprig.trimSuffix('.log', 'main.log')", "main"),
+        ("len([1, 2, 3])", 3),
+        ("toJson({a: 1})", '{"a":1}'),
+        ("asFloat('2.5') * 2", 5.0),
+        ("!true || not false", True),
+        ("map([1, 2], {# * 2})", [2, 4]),
+        ("filter(['a.log', 'b.txt'], {# endsWith '.log'})", ["a.log"]),
+        ("all([1, 2], {# > 0}) && count([1, 2], {# > 1}) == 1", True),
+        ("map([[34, 27]], {sprig.add(#[0], #[1]) / 2})[0]", 30.5),
+    ],
+)
+def test_exprlang(expression: str, expected: object) -> None:
+    from pipeline.argo.exprlang import Expression
+
+    env = {"x": "a", "n": 3, "missing": None, "m": {"a-b": {"c": "deep"}}}
+    assert Expression(expression).evaluate(env) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("xs | map(#)", "pipes (`|`) are not supported locally"),
+        ("# + 1", "only defined inside a closure"),
+        ("now()", "function 'now' is not supported locally"),
+        ("sprig.randAlphaNum(5)", "sprig.randAlphaNum is not supported locally"),
+        ("1 +", "ends too early"),
+        ("'a' - 1", "invalid operation"),
+    ],
+)
+def test_exprlang_refuses_what_it_cannot_evaluate(expression: str, fragment: str) -> None:
+    from pipeline.argo.exprlang import Expression
+
+    with pytest.raises(ExpressionError) as caught:
+        Expression(expression).evaluate({"xs": [1]})
+    assert fragment in str(caught.value)

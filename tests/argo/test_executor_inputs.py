@@ -8,8 +8,10 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 import yaml
 
+from pipeline.argo.loader import WorkflowLoadError
 from tests.argo.executor_support import WORKFLOWS, node, run_fixture, venv_python_first  # noqa: F401
 
 
@@ -190,3 +192,39 @@ def test_workflow_and_its_template_in_one_multi_document_file(tmp_path: Path) ->
     chosen = run_fixture(str(both), tmp_path, parameters={"dir": str(tmp_path)}, name="greeting-template")
     assert chosen.name.startswith("greeting-template-")
     assert (tmp_path / "greeting").read_text().startswith("default routing greeting-template-")
+
+
+def test_script_file_is_executable_and_follows_the_args(tmp_path: Path) -> None:
+    result = run_fixture("script-args.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    # command + args + [script]: `sh -c CMD first second <script>` sees $0=first $1=second $2=script.
+    assert node(result, "with-args")["outputs"]["result"] == "argv: first second\nsourced"
+    # `env <script>` executes the file itself: it needs its execute bit, as Argo gives it (0755).
+    assert node(result, "executable")["outputs"]["result"] == "ran as a program"
+
+
+def test_template_ref_inline_and_template_defaults(tmp_path: Path) -> None:
+    result = run_fixture("template-ref.yaml", tmp_path, templates=[WORKFLOWS / "library" / "shared-templates.yaml"])
+
+    assert result.phase == "Succeeded", result.message
+    assert node(result, "say-it")["outputs"]["result"] == "shared: hi!"
+    assert node(result, "say-it")["templateName"] == "say"  # Argo shows the template's own name
+    assert node(result, "cluster")["outputs"]["result"] == "cluster: hi"
+    assert node(result, "inline")["outputs"]["result"] == "inline yes"
+    # The library file's ConfigMap document stands for the object applied to the cluster.
+    assert node(result, "configmap")["outputs"]["result"] == "hello from a ConfigMap document"
+
+
+def test_a_missing_template_ref_is_named(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowLoadError) as caught:
+        run_fixture("template-ref.yaml", tmp_path)
+    assert "dag.tasks[shared].templateRef: WorkflowTemplate 'shared-say' not found: pass its file with --templates" in str(caught.value)
+
+
+def test_artifact_argument_sub_path(tmp_path: Path) -> None:
+    result = run_fixture("artifact-subpath.yaml", tmp_path, artifact_root=tmp_path / "repo")
+
+    assert result.phase == "Succeeded", result.message
+    assert node(result, "plain")["outputs"]["result"] == "hello"
+    assert node(result, "tarred")["outputs"]["result"] == "hello"

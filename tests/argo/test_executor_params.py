@@ -40,7 +40,7 @@ def test_loops_param_result(tmp_path: Path) -> None:
     group = node(result, "[1]")
     assert len(group["children"]) == 3
     # steps.sleep.outputs.result aggregates the loop's stdout as a JSON list.
-    assert json.loads(node(result, "total")["outputs"]["result"]) == [0.1, 0.2, 0.3]
+    assert json.loads(node(result, "total")["outputs"]["result"]) == ["0.1", "0.2", "0.3"]
 
 
 def test_loops_over_maps(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_outputs_dir_is_remapped_per_node_and_defaults_fill_gaps(tmp_path: Path)
     assert not Path("/tmp/outputs/improvement").exists() or Path("/tmp/outputs/improvement").read_text() not in ("7", "3", "12")
     assert node(result, "gate")["phase"] == "Skipped"
     globals_ = {p["name"]: p["value"] for p in result.status["status"]["outputs"]["parameters"]}
-    assert json.loads(globals_["improvements"]) == [7, 3, 12]
+    assert json.loads(globals_["improvements"]) == ["7", "3", "12"]
     assert globals_["deployed"] == "no"
 
 
@@ -157,3 +157,60 @@ def test_a_steps_template_output_comes_from_its_steps(tmp_path: Path) -> None:
 
     assert result.phase == "Succeeded", result.message
     assert output(result.status["status"]["nodes"]["output-parameter"], "said") == "hello world"
+
+
+def test_aggregated_outputs_are_lists_of_strings(tmp_path: Path) -> None:
+    result = run_fixture("aggregated-outputs.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    numbers, results = node(result, "show")["outputs"]["result"].split(" ", 1)
+    # Argo's processAggregateNodeOutputs: parameters are json.Marshal([]string) ...
+    assert json.loads(numbers) == ["1", "2", "3", "4"]
+    # ... and a result is kept as a string unless it is a JSON object.
+    assert json.loads(results) == ["1", "2", {"n": 3}, {"n": 4}]
+
+
+def test_extra_arguments_are_ignored_as_argo_ignores_them(tmp_path: Path) -> None:
+    result = run_fixture("extra-arguments.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+    hello = node(result, "hello")
+    assert hello["outputs"]["result"] == "hi"
+    assert hello["inputs"] == {"parameters": [{"name": "message", "value": "hi"}]}
+
+
+def test_each_pod_has_its_own_tmp(tmp_path: Path) -> None:
+    host_file = tmp_path / "host.txt"
+    host_file.write_text("from the host")
+    result = run_fixture("private-tmp.yaml", tmp_path, parameters={"host-file": str(host_file)})
+
+    assert result.phase == "Succeeded", result.message
+    said = sorted(n["outputs"]["result"] for n in nodes(result) if n["displayName"].startswith("writer("))
+    assert said == ["a\nTrue", "b\nTrue"]
+    # A path given as a parameter value names this machine's file, as the module docs say.
+    assert node(result, "host")["outputs"]["result"] == "from the host"
+
+
+def test_with_sequence(tmp_path: Path) -> None:
+    result = run_fixture("with-sequence.yaml", tmp_path)
+
+    assert result.phase == "Succeeded", result.message
+
+    def items(step: str) -> list[str]:
+        found = [n for n in nodes(result) if n["displayName"].startswith(f"{step}(")]
+        return [n["outputs"]["result"] for n in sorted(found, key=lambda n: int(n["displayName"].split("(")[1].split(":")[0]))]
+
+    assert items("count") == ["0", "1", "2"]
+    assert items("range") == ["100", "101", "102"]
+    assert items("down") == ["2", "1", "0"]
+    assert items("formatted") == ["user0A", "user0B"]
+    assert items("from-output") == ["0", "1"]
+    assert any(n["displayName"] == "formatted(1:user0B)" for n in nodes(result))
+
+
+def test_conditional_outputs_by_expression(tmp_path: Path) -> None:
+    for side in ("heads", "tails"):
+        result = run_fixture("conditional-outputs.yaml", tmp_path, parameters={"side": side}, artifact_root=tmp_path / "repo")
+        assert result.phase == "Succeeded", result.message
+        assert node(result, "check")["outputs"]["result"] == f"it was {side} / it was {side}"
+        assert output(node(result, "choose"), "side") == f"{side}!"
