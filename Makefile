@@ -11,12 +11,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 IMAGE ?= ghcr.io/cogniverse/optimization
 VERSION ?= $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
 
-.PHONY: run test test-fast bench venv clean help workflows images lock
+.PHONY: run test test-fast bench bench-quality venv clean help workflows images lock
 
 help:
 	@echo "make run    - the whole optimization loop on embedded defaults (local Phoenix, local store, local LM)"
 	@echo "make test   - the whole test suite (real Phoenix, real S3 server, real local LM)"
 	@echo "make bench  - benchmarks (harvest throughput, CLI start-up, make run wall time)"
+	@echo "make bench-quality [REFERENCE_LM=path.gguf] - routing quality on held-out queries, per LM x program (hours)"
 	@echo "make workflows - re-render the Argo YAML from the Hera sources (and the chart's copies)"
 	@echo "make images - build the step images (needs a Docker engine)"
 
@@ -51,6 +52,12 @@ test-fast: venv
 
 bench: venv
 	$(PY) tests/benchmarks/bench.py
+
+# Optimization quality on an evaluation set no training saw (tests/benchmarks/quality.py). The
+# embedded default LM always; a second GGUF with REFERENCE_LM=<path> (e.g. the output of
+# ../shared/models/reference-lm). Extra flags: BENCH_ARGS="--limit 40 --rows unoptimized,adaptive".
+bench-quality: venv
+	$(PY) tests/benchmarks/quality.py --lm local:smollm2-135m $(if $(REFERENCE_LM),--lm gguf:$(REFERENCE_LM)) $(BENCH_ARGS)
 
 # Render the Argo objects from Hera, copy them into the chart (one source of truth),
 # regenerate the chart's values schema, and lint the result.

@@ -121,7 +121,24 @@ class OptimizerTiers(_Strict):
         return self
 
 
+class AdaptiveConfig(_Strict):
+    """The `adaptive` strategy (pipeline.adaptive): what a run may spend and how it decides."""
+
+    lm_call_budget: int = Field(default=240, ge=0)  # LM calls the compile may make (dev answers, bootstrapping)
+    dev_size: int = Field(default=80, ge=0)  # training rows answered to choose and fit (at most)
+    retrieval_k: int = Field(default=8, ge=1, le=32)  # similar labelled examples shown per query
+    fast_tier: bool = True  # a TF-IDF classifier answers where it is confident; the LM the rest
+    head_c: float = Field(default=1.0, gt=0.0)  # inverse regularisation of the head over label log-probabilities
+    cv_folds: int = Field(default=5, ge=2, le=20)  # cross-validation folds on the dev rows
+    min_gain: int = Field(default=2, ge=0)  # right dev answers a costlier rung (or the LM tier) must add
+    rungs: list[Literal["zero_shot", "retrieved", "bootstrap"]] = ["zero_shot", "retrieved", "bootstrap"]
+
+
 class TrainingConfig(_Strict):
+    # `adaptive` (default): pipeline.adaptive. `tiers`: a DSPy optimizer chosen by trainset
+    # size (`tiers` below). Or one optimizer for every target: BootstrapFewShot, SIMBA, MIPROv2, GEPA.
+    strategy: Literal["adaptive", "tiers", "BootstrapFewShot", "SIMBA", "MIPROv2", "GEPA"] = "adaptive"
+    adaptive: AdaptiveConfig = AdaptiveConfig()
     min_reward: float = Field(default=0.6, ge=0.0, le=1.0)  # real experiences below this reward are not used as positives
     heldout_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)  # 0 leaves the gate nothing to test on, 1 nothing to train on
     min_train_examples: int = Field(default=8, ge=1)
@@ -236,6 +253,17 @@ class ContentConfig(_Strict):
     synthetic_count: int = Field(default=40, ge=0)  # examples per generator a synthesize run asks for
 
 
+class AnnotationConfig(_Strict):
+    """When LLM annotations may be used. The annotator is first measured on the run's
+    human-labelled decisions (answered blind); below `min_accuracy`, or with fewer than
+    `min_verified` human labels to measure it on, its annotations are neither written to Phoenix
+    as routing labels nor used for training (they stay in the run's annotations.jsonl)."""
+
+    min_accuracy: float = Field(default=0.75, ge=0.0, le=1.0)  # on the human-labelled decisions
+    min_verified: int = Field(default=8, ge=1)  # human labels needed to measure the annotator at all
+    max_verification: int = Field(default=40, ge=1)  # human-labelled decisions answered per run, at most
+
+
 class PipelineConfig(_Strict):
     phoenix: PhoenixConfig = PhoenixConfig()
     storage: StorageConfig = StorageConfig()
@@ -245,6 +273,7 @@ class PipelineConfig(_Strict):
     gate: GateConfig = GateConfig()
     content: ContentConfig = ContentConfig()
     planning: PlanningConfig = PlanningConfig()
+    annotation: AnnotationConfig = AnnotationConfig()
     annotation_confidence_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     max_annotations_per_run: int = Field(default=200, ge=0)  # lowest confidence first; the rest wait for the next run
     retry_attempts: int = Field(default=4, ge=1)

@@ -27,18 +27,28 @@ def stratified_split(
     rows: list[dict[str, Any]], fraction: float, seed: int, label_key: str = "label"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per label, a seeded shuffle and `fraction` of it held out (a label seen once stays in
-    training). Deterministic for the same rows and seed, whatever their input order."""
-    by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    training). Rows with the same query (normalised: users re-ask) stay on one side, so a
+    held-out query is never also a training query. Deterministic for the same rows and seed,
+    whatever their input order."""
+    from pipeline.textclf import normalise
+
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: r.get("span_id") or r.get("id") or r["query"]):
-        by_label[row[label_key]].append(row)
+        groups[normalise(row["query"])].append(row)
+    by_label: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    for key in sorted(groups):
+        members = groups[key]
+        by_label[members[0][label_key]].append(members)  # the group goes where its first row's label does
     rng = random.Random(seed)
     train, heldout = [], []
     for label in sorted(by_label):
-        group = by_label[label]
-        rng.shuffle(group)
-        n_heldout = int(round(len(group) * fraction)) if len(group) > 1 else 0
-        heldout.extend(group[:n_heldout])
-        train.extend(group[n_heldout:])
+        label_groups = by_label[label]
+        rng.shuffle(label_groups)
+        n_heldout = int(round(len(label_groups) * fraction)) if len(label_groups) > 1 else 0
+        for group in label_groups[:n_heldout]:
+            heldout.extend(group)
+        for group in label_groups[n_heldout:]:
+            train.extend(group)
     return train, heldout
 
 
@@ -50,7 +60,10 @@ def split_for_training(
     trusted = [r for r in rows if r.get("label_source") in TRUSTED_SOURCES]
     other = [r for r in rows if r.get("label_source") not in TRUSTED_SOURCES]
     train, heldout = stratified_split(trusted, fraction, seed)
-    return train + other, heldout
+    from pipeline.textclf import normalise
+
+    held_queries = {normalise(r["query"]) for r in heldout}
+    return train + [r for r in other if normalise(r["query"]) not in held_queries], heldout
 
 
 def data_hash(rows: list[dict[str, Any]]) -> str:

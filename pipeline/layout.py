@@ -38,3 +38,11 @@ def production_key(tenant: str, target: str) -> str:
 
 def history_key(tenant: str, target: str, sequence: int) -> str:
     return f"{module_prefix(tenant, target)}/history/{sequence:06d}.json"
+
+
+def prediction_cache_key(tenant: str, lm_digest: str, program_digest: str, example_digest: str) -> str:
+    """One cached answer of a program that outlives its run (production, a past version, the
+    unoptimized program), by LM, program and example content hashes."""
+    for kind, digest in (("LM", lm_digest), ("program", program_digest), ("example", example_digest)):
+        check_name(f"{kind} digest", digest)
+    return f"tenants/{validate_tenant_id(tenant)}/cache/predictions/{lm_digest}/{program_digest}/{example_digest}.json"

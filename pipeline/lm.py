@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -221,7 +222,7 @@ class InProcessGGUFLM(dspy.BaseLM):
 
     @property
     def supported_params(self) -> set[str]:
-        return {"response_format", "max_tokens", "temperature", "stop", "n"}
+        return {"response_format", "max_tokens", "temperature", "stop", "n", "logprobs", "top_logprobs"}
 
     def forward(self, prompt: str | None = None, messages: list[dict[str, Any]] | None = None, **kwargs: Any) -> Any:
         options = {**self.kwargs, **{key: val for key, val in kwargs.items() if val is not None}}
@@ -237,6 +238,10 @@ class InProcessGGUFLM(dspy.BaseLM):
         }
         if options.get("stop"):
             request["stop"] = options["stop"]
+        if options.get("logprobs"):
+            # Raw (pre-grammar) token log-probabilities: the label's probability is read from them.
+            request["logprobs"] = True
+            request["top_logprobs"] = int(options.get("top_logprobs") or 20)
         schema = _schema_of(options.get("response_format"))
         if schema is not None:
             request["grammar"] = _grammar(schema)
@@ -248,7 +253,8 @@ class InProcessGGUFLM(dspy.BaseLM):
                 _raise_engine_error(self.model, raw["error"])
             choice = raw["choices"][0]
             choices.append(_Obj(index=index, finish_reason=choice.get("finish_reason"),
-                                message=_Obj(role="assistant", content=choice["message"].get("content") or "")))
+                                message=_Obj(role="assistant", content=choice["message"].get("content") or ""),
+                                logprobs=_Obj(choice["logprobs"]) if choice.get("logprobs") else None))
             for key in usage:
                 usage[key] += raw.get("usage", {}).get(key, 0)
         return _Obj(id=f"gguf-{int(time.time() * 1000)}", object="chat.completion", model=self.model,
@@ -306,9 +312,54 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
     return dspy_unreachable_errors()
 
 
+class Breaker:
+    """Trips after `threshold` consecutive "unavailable" failures of one endpoint; while tripped,
+    calls fail at once. Optimizers such as SIMBA swallow each failed call and carry on: without
+    a breaker a compile against a vanished LM spins for its whole budget (measured: > 600 s)."""
+
+    def __init__(self, threshold: int = 3) -> None:
+        self.threshold = threshold
+        self.consecutive = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def tripped(self) -> bool:
+        return self.consecutive >= self.threshold
+
+    def failure(self, message: str) -> None:
+        with self._lock:
+            self.consecutive += 1
+            self.last_error = message
+
+    def success(self) -> None:
+        with self._lock:
+            self.consecutive = 0
+
+
+_BREAKERS: dict[tuple[str, str | None], Breaker] = {}
+
+
+def breaker_for(model: str, api_base: str | None = None) -> Breaker:
+    """One breaker per endpoint, shared by every LM object (and copy) that talks to it."""
+    with _ENGINES_LOCK:
+        return _BREAKERS.setdefault((model, api_base), Breaker())
+
+
+def raise_if_tripped(lm: Any) -> None:
+    """After a compile: an LM that went away mid-way is exit 4, not a program trained on errors."""
+    breaker = getattr(lm, "breaker", None)
+    if breaker is not None and breaker.tripped:
+        raise LMUnavailableError(f"LM {lm.model} became unreachable during the run: {breaker.last_error}")
+
+
 class RemoteLM(dspy.LM):
     """dspy.LM (litellm model strings) whose failures after retries surface as the pipeline's
     errors: LMUnavailableError, or ConfigError for missing credentials/settings."""
+
+    @property
+    def breaker(self) -> Breaker:
+        return breaker_for(self.model, self.kwargs.get("api_base"))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._translated_errors():
@@ -322,12 +373,19 @@ class RemoteLM(dspy.LM):
     def _translated_errors(self) -> Iterator[None]:
         from dspy.utils.exceptions import LMConfigurationError
 
+        breaker = self.breaker
+        if breaker.tripped:
+            raise LMUnavailableError(f"LM {self.model} unavailable (circuit open after {breaker.consecutive} "
+                                     f"consecutive failures): {breaker.last_error}")
         try:
             yield
         except _unavailable_errors() as exc:
-            raise LMUnavailableError(f"LM {self.model} unavailable (num_retries={self.num_retries}): {exc}") from exc
+            message = f"LM {self.model} unavailable (num_retries={self.num_retries}): {exc}"
+            breaker.failure(message)
+            raise LMUnavailableError(message) from exc
         except LMConfigurationError as exc:
             raise ConfigError(f"LM {self.model} is not configured: {exc}") from exc
+        breaker.success()
 
 
 # --------------------------------------------------------------------------- building
@@ -480,12 +538,14 @@ _SELF_HOSTED_PROVIDERS = ("ollama", "ollama_chat", "hosted_vllm", "lm_studio", "
 
 
 def adapter_for(lm: dspy.BaseLM) -> dspy.Adapter:
-    """The adapter to use with `lm`: SchemaJSONAdapter, bounded where the server honours bounds."""
+    """The adapter to use with `lm`: CompactJSONAdapter, bounded where the server honours bounds.
+    Measured on the routing task (README, "Optimization quality"): the compact prompt made a
+    0.5B model 3–6x faster per call and more accurate with demos than DSPy's default format."""
     if isinstance(lm, InProcessGGUFLM):
-        return SchemaJSONAdapter(BOUNDED)
+        return CompactJSONAdapter(BOUNDED)
     provider = str(getattr(lm, "model", "")).partition("/")[0]
     self_hosted = bool(getattr(lm, "kwargs", {}).get("api_base")) or provider in _SELF_HOSTED_PROVIDERS
-    return SchemaJSONAdapter(BOUNDED if self_hosted else UNBOUNDED)
+    return CompactJSONAdapter(BOUNDED if self_hosted else UNBOUNDED)
 
 
 @contextlib.contextmanager
@@ -495,3 +555,81 @@ def lm_context(spec: LMSpec) -> Iterator[dspy.BaseLM]:
     lm = build_lm(spec)
     with dspy.context(lm=lm, adapter=adapter_for(lm)):
         yield lm
+
+
+# --------------------------------------------------------------------------- metering
+
+
+class LMMeter(dspy.utils.callback.BaseCallback):
+    """Counts LM calls and tokens made inside `with meter.watching():` — every LM, copies and
+    teachers included (DSPy callbacks fire for all of them). Reported next to every accuracy:
+    on small CPUs an LM call costs seconds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failed = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._started: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        with self._lock:
+            self._started[call_id] = instance
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
+        with self._lock:
+            instance = self._started.pop(call_id, None)
+            self.calls += 1
+            if exception is not None:
+                self.failed += 1
+                return
+            history = getattr(instance, "history", None) or []
+            usage = (history[-1].get("usage") if history and isinstance(history[-1], dict) else None) or {}
+            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator["LMMeter"]:
+        with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), self]):
+            yield self
+
+    def snapshot(self) -> dict[str, int]:
+        return {"lm_calls": self.calls, "lm_failed_calls": self.failed, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens}
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        return {key: value - before.get(key, 0) for key, value in self.snapshot().items()}
+
+
+class CompactJSONAdapter(SchemaJSONAdapter):
+    """SchemaJSONAdapter with short prompts: the instruction and each output field's description
+    once, inputs as `name: value` lines (empty ones left out), replies as compact JSON. DSPy's
+    default system message spends ~350 tokens describing the format, which constrained decoding
+    already enforces; on a CPU every prompt token costs time, and tiny models follow a short
+    prompt better."""
+
+    def format_system_message(self, signature: Any) -> str:
+        lines = [textwrap.dedent(signature.instructions).strip()]
+        for name, field in signature.output_fields.items():
+            desc = field.json_schema_extra.get("desc") if field.json_schema_extra else None
+            if desc and not desc.startswith("${"):
+                lines.append(f"{name}: {desc}")
+        names = ", ".join(f'"{name}"' for name in signature.output_fields)
+        lines.append(f"Reply with a JSON object with {names}.")
+        return "\n".join(lines)
+
+    def format_user_message_content(self, signature: Any, inputs: dict[str, Any], prefix: str = "", suffix: str = "",
+                                    main_request: bool = False) -> str:
+        parts = [prefix] if prefix else []
+        for name in signature.input_fields:
+            value = inputs.get(name)
+            if value not in (None, ""):
+                parts.append(f"{name}: {value}")
+        if suffix:
+            parts.append(suffix)
+        return "\n".join(parts).strip()
+
+    def format_assistant_message_content(self, signature: Any, outputs: dict[str, Any], missing_field_message: Any = None) -> str:
+        values = {name: outputs.get(name, missing_field_message) for name in signature.output_fields}
+        return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -114,3 +114,55 @@ def _quantile(values: list[float], q: float) -> float:
     pos = (len(ordered) - 1) * q
     lo, hi = math.floor(pos), math.ceil(pos)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+Z_95 = 1.959964  # two-sided 95 % normal quantile
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of a proportion: honest at small n and near 0 or 1, unlike ±1.96·se."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class PairedDifference(BaseModel):
+    """Accuracy of A minus accuracy of B on the same examples, with Newcombe's 95 % interval for
+    paired proportions (method 10: Wilson intervals of each side, combined through the
+    correlation of the paired outcomes)."""
+
+    n: int
+    difference: float
+    low: float
+    high: float
+    a_only: int  # examples only A got right
+    b_only: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0.0 or self.high < 0.0
+
+
+def paired_difference(a_correct: list[bool], b_correct: list[bool]) -> PairedDifference:
+    if len(a_correct) != len(b_correct):
+        raise ValueError("paired outcomes must have the same length")
+    n = len(a_correct)
+    both = sum(1 for a, b in zip(a_correct, b_correct) if a and b)
+    a_only = sum(1 for a, b in zip(a_correct, b_correct) if a and not b)
+    b_only = sum(1 for a, b in zip(a_correct, b_correct) if b and not a)
+    neither = n - both - a_only - b_only
+    if n == 0:
+        return PairedDifference(n=0, difference=0.0, low=-1.0, high=1.0, a_only=0, b_only=0)
+    p1, p2 = (both + a_only) / n, (both + b_only) / n
+    l1, u1 = wilson_interval(both + a_only, n)
+    l2, u2 = wilson_interval(both + b_only, n)
+    denominator = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
+    phi = (both * neither - a_only * b_only) / math.sqrt(denominator) if denominator > 0 else 0.0
+    delta = p1 - p2
+    low = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return PairedDifference(n=n, difference=round(delta, 4), low=round(max(-1.0, low), 4), high=round(min(1.0, high), 4),
+                            a_only=a_only, b_only=b_only)

@@ -15,7 +15,7 @@ from dspy.utils import DummyLM
 from dspy.utils import exceptions as dspy_errors
 
 from pipeline import errors
-from pipeline.argo.expressions import RetryExpression
+from pipeline.argo.exprlang import Expression as RetryExpression
 from workflows import common, render
 
 WORKFLOWS = Path(render.__file__).resolve().parent
@@ -144,6 +144,7 @@ def test_evaluate_and_predict_stop_on_an_unreachable_lm_instead_of_counting_wron
 
 
 def test_annotate_stops_on_an_unreachable_lm(unreachable_lm: None) -> None:
+    from pipeline.config import PipelineConfig
     from pipeline.stages import annotate
 
     candidates = [{
@@ -151,4 +152,5 @@ def test_annotate_stops_on_an_unreachable_lm(unreachable_lm: None) -> None:
         "search_quality": 0.2, "agent_success": 0.0, "user_satisfaction": None,
     }]
     with pytest.raises(dspy_errors.LMTransportError):
-        annotate.annotate_all(candidates, None)
+        reviewed = [{**candidates[0], "span_id": "s0", "label": "video_search_agent", "label_source": "human"}]
+        annotate.annotate_all(candidates, None, reviewed, PipelineConfig().annotation)

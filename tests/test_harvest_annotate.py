@@ -108,18 +108,32 @@ def test_empty_project_is_skipped_not_crashed(tenant_ctx):
     assert annotated.status == "skipped" and annotated.annotated == 0
 
 
-def test_annotations_go_back_to_phoenix_and_label_the_next_harvest(tenant_ctx, annotator_lm):
-    ctx = tenant_ctx("a1")
-    now = datetime.now(timezone.utc)
+def _traffic_with_human_reviews(ctx, now, human_label: str) -> None:
+    """3 confident video decisions, 3 unsure podcast ones (annotation candidates) and 8 podcast
+    decisions a human reviewed (what the annotator is measured on)."""
     project = ctx.config.phoenix.project_for(ctx.tenant)
     records = [record(i, now) for i in range(3)] + [
         record(10 + i, now, **{"routing.confidence": 0.2 + i * 0.1, "routing.query": f"play the podcast episode {i}"}) for i in range(3)
     ]
-    phoenix_io.send_routing_spans(ctx.config.phoenix.endpoint, project, records)
-    phoenix_io.wait_for_span_count(ctx.config.phoenix.endpoint, project, len(records), timeout_s=60)
+    reviewed = [record(30 + i, now, **{"routing.confidence": 0.5, "routing.query": f"the interview recording number {i}"}) for i in range(8)]
+    sent = phoenix_io.send_routing_spans(ctx.config.phoenix.endpoint, project, records + reviewed)
+    phoenix_io.wait_for_span_count(ctx.config.phoenix.endpoint, project, len(records) + len(reviewed), timeout_s=60)
+    phoenix_io.write_annotations(
+        ctx.config.phoenix.endpoint, project,
+        [{"span_id": s.span_id, "label": human_label, "score": 1.0, "explanation": "reviewed"} for s in sent[len(records):]],
+        annotator_kind="HUMAN", identifier="test-review",
+    )
+
+
+def test_annotations_go_back_to_phoenix_and_label_the_next_harvest(tenant_ctx, annotator_lm):
+    ctx = tenant_ctx("a1")
+    now = datetime.now(timezone.utc)
+    project = ctx.config.phoenix.project_for(ctx.tenant)
+    _traffic_with_human_reviews(ctx, now, human_label="audio_analysis_agent")  # the annotator agrees with the humans
     harvest.run(ctx, harvest.HarvestInputs(lookback_hours=24, end_time=now))
 
     result = annotate.run(ctx, annotate.AnnotateInputs(max_annotations=2))
+    assert result.verification.trusted and result.verification.n == 8 and result.verification.accuracy == 1.0
     assert (result.candidates, result.annotated, result.deferred, result.written_to_phoenix) == (3, 2, 1, 2)
     merged = read_parquet(ctx.store, result.experiences_key)
     llm = [r for r in merged if r["label_source"] == "llm"]
@@ -135,6 +149,34 @@ def test_annotations_go_back_to_phoenix_and_label_the_next_harvest(tenant_ctx, a
     later = tenant_ctx("a2")
     again = harvest.run(later, harvest.HarvestInputs(lookback_hours=24, end_time=now))
     assert again.labels_by_source.get("llm") == 2
+
+
+def test_an_annotator_that_disagrees_with_humans_writes_nothing(tenant_ctx, annotator_lm):
+    ctx = tenant_ctx("u1")
+    now = datetime.now(timezone.utc)
+    project = ctx.config.phoenix.project_for(ctx.tenant)
+    _traffic_with_human_reviews(ctx, now, human_label="video_search_agent")  # the annotator says audio: 0 of 8
+    harvest.run(ctx, harvest.HarvestInputs(lookback_hours=24, end_time=now))
+
+    result = annotate.run(ctx, annotate.AnnotateInputs(max_annotations=2))
+    assert not result.verification.trusted and result.verification.accuracy == 0.0
+    assert "not trusted" in result.verification.reason
+    # an untrusted annotator is not even asked: its labels would be thrown away
+    assert (result.proposed, result.annotated, result.written_to_phoenix) == (0, 0, 0)
+    merged = read_parquet(ctx.store, result.experiences_key)
+    assert not [r for r in merged if r["label_source"] == "llm"]  # nothing to train on
+    unsure = [r["span_id"] for r in merged if r["query"].startswith("play the podcast")]
+    assert phoenix_io.fetch_annotations(ctx.config.phoenix.endpoint, project, unsure) == {}
+
+
+def test_an_annotator_with_too_few_human_labels_to_measure_is_not_used(tenant_ctx, annotator_lm):
+    ctx = tenant_ctx("n1")
+    ctx.config.annotation.min_verified = 20
+    now = datetime.now(timezone.utc)
+    _traffic_with_human_reviews(ctx, now, human_label="audio_analysis_agent")
+    harvest.run(ctx, harvest.HarvestInputs(lookback_hours=24, end_time=now))
+    result = annotate.run(ctx, annotate.AnnotateInputs(max_annotations=2))
+    assert not result.verification.trusted and "unverified" in result.verification.reason and result.annotated == 0
 
 
 def test_harvest_drops_duplicate_span_ids(tenant_ctx, monkeypatch):

@@ -96,7 +96,7 @@ def scripted_answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "proposed_instruction": f"{HINT}: pick the agent for that medium.",
         "new_instruction": f"{HINT}: pick the agent for that medium.",
         "discussion": "The worse run ignored the medium.",
-        "module_advice": {"route": f"{HINT}: pick the agent for that medium."},
+        "module_advice": {"predict": f"{HINT}: pick the agent for that medium."},
     }
 
 
@@ -129,9 +129,9 @@ def assert_round_trips(program: dspy.Module) -> RoutingModule:
     text = json.dumps(program.dump_state())
     fresh = RoutingModule()
     fresh.load_state(json.loads(text))
-    assert fresh.route.signature.instructions == program.route.signature.instructions
-    assert len(fresh.route.demos) == len(program.route.demos)
-    assert fresh.route.lm is None  # no LM pinned into the artifact
+    assert fresh.predict.signature.instructions == program.predict.signature.instructions
+    assert len(fresh.predict.demos) == len(program.predict.demos)
+    assert fresh.predict.lm is None  # no LM pinned into the artifact
     return fresh
 
 
@@ -231,7 +231,7 @@ def test_bootstrap_fewshot_attaches_teacher_demos() -> None:
     outcome = run("BootstrapFewShot", student_lm, teacher_lm=teacher, max_iterations=3)
 
     assert outcome.optimizer == "BootstrapFewShot"
-    demos = outcome.program.route.demos
+    demos = outcome.program.predict.demos
     bootstrapped = [d for d in demos if d.get("augmented")]
     assert 1 <= len(bootstrapped) <= 2 and len(demos) <= 4
     # The teacher produced every trace; the student's LM was not used while compiling.
@@ -262,7 +262,7 @@ def test_simba_small_trainset(with_teacher: bool, num_threads: int) -> None:
     assert (teacher.calls.value >= settings["max_steps"] * b) if with_teacher else teacher.calls.value == 0
 
     program = outcome.program
-    assert program.route.demos or HINT in program.route.signature.instructions
+    assert program.predict.demos or HINT in program.predict.signature.instructions
     fresh = assert_round_trips(program)
     assert accuracy(fresh, ScriptedLM(), VALSET) == 1.0
 
@@ -282,7 +282,7 @@ def test_miprov2_small_data_uses_teacher_as_prompt_model() -> None:
     assert 0 < lm.calls.value <= (settings["num_trials"] + 1) * len(VALSET)
 
     program = outcome.program
-    assert program.route.demos or HINT in program.route.signature.instructions
+    assert program.predict.demos or HINT in program.predict.signature.instructions
     fresh = assert_round_trips(program)
     assert accuracy(fresh, ScriptedLM(), VALSET) == 1.0
 
@@ -301,7 +301,7 @@ def test_gepa_reflects_with_teacher() -> None:
     assert 0 < lm.calls.value <= settings["max_metric_calls"] + overshoot
 
     program = outcome.program
-    assert HINT in program.route.signature.instructions
-    assert not program.route.demos  # GEPA evolves instructions only
+    assert HINT in program.predict.signature.instructions
+    assert not program.predict.demos  # GEPA evolves instructions only
     fresh = assert_round_trips(program)
     assert accuracy(fresh, ScriptedLM(), VALSET) == 1.0

@@ -24,6 +24,7 @@ QUERIES = [json.loads(line) for line in (Path(__file__).parents[1] / "pipeline/d
 def ctx(tmp_path):
     config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))
     config.gate.min_heldout_examples = 10
+    config.training.strategy = "tiers"  # these tests follow the DSPy optimizer path; adaptive has its own tests
     from pipeline.storage import open_store
 
     return StageContext(config=config, store=open_store(config.storage), tenant="acme", run_id="r1")
@@ -131,7 +132,7 @@ def test_train_evaluate_gate_report_without_a_gain_leaves_production_untouched(c
     assert trained.heldout_size + trained.trainset_size == 60 and 15 <= trained.heldout_size <= 21
     heldout_n = trained.heldout_size
     state = json.loads(ctx.store.get(f"{trained.artifact_prefix}/program.json"))
-    assert "route.predict" in state or any("route" in k for k in state)
+    assert "predict" in state and "learned" in state
     metadata = ctx.store.get_json(f"{trained.artifact_prefix}/metadata.json")
     assert metadata["optimizer"] == "BootstrapFewShot" and metadata["sizes"]["heldout"] == heldout_n
     assert len(metadata["data_hashes"]["heldout"]) == 16
@@ -163,11 +164,11 @@ def test_gate_promotes_a_real_gain_and_predict_uses_it(ctx, dummy_lm, tmp_path):
     out = ctx.output(evaluate.STAGE, "routing")
     examples = [json.loads(l) for l in ctx.store.get(trained.heldout_key).decode().splitlines()]
     base = evaluate.resolve_program(ctx, "routing", "production", None)
-    base_rows = evaluate.predict_all(ctx, "routing", base, examples)
+    base_rows, _ = evaluate.predict_all(ctx, "routing", base, examples)
     dummy_lm["answers"] = answering(1.0)
     cand = evaluate.resolve_program(ctx, "routing", "run", ctx.output(train.STAGE, "routing").committed())
     with __import__("pipeline.lm", fromlist=["x"]).lm_context(None):
-        cand_rows = evaluate.predict_all(ctx, "routing", cand, examples)
+        cand_rows, _ = evaluate.predict_all(ctx, "routing", cand, examples)
     gold = [e["label"] for e in examples]
     from pipeline.metrics import mcnemar_one_sided, relative_improvement
 

@@ -138,6 +138,14 @@ def keyword_scores(query: str) -> dict[str, float]:
     return {agent: sum(w for pattern, w in patterns if pattern.search(text)) for agent, patterns in _PATTERNS.items()}
 
 
+def keyword_route(query: str) -> str:
+    """The cheap router's choice without its random slips: the best keyword score, plain text
+    search when nothing matched (what `baseline_route` does outside a slip)."""
+    scores = keyword_scores(query)
+    best = max(AGENTS, key=lambda a: scores[a])  # max keeps the first of ties, in AGENTS order
+    return best if scores[best] > 0 else "text_search_agent"
+
+
 def baseline_route(query: str, true_agent: str, rng: random.Random) -> tuple[str, float, str]:
     """The cheap router: (chosen agent, confidence, modality). `true_agent` only picks where
     a random slip goes (a slip lands on a confusable agent, as real ones do)."""

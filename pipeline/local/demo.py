@@ -25,6 +25,7 @@ from pipeline.errors import PipelineError
 DEMO_TENANT = "demo"
 # Sized for ≤ 10 minutes on 2 cores with the default 135M model (see README, "make run").
 DEMO_TARGETS = "routing,modality-video"
+DEMO_HOURS = 48
 REPO = Path(__file__).resolve().parents[2]
 CONFIGMAP = "cogniverse-optimization-config"  # the name the workflows mount (workflows/common.py)
 
@@ -63,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
             config.phoenix.endpoint = phoenix.url
             say(f"Phoenix ready at {phoenix.url}")
-            # 48 h of traffic against a 24 h lookback: the window decides what a run sees.
-            seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=48)
+            # 48 h of traffic, all of it in the run's lookback window: enough trusted labels for a
+            # held-out set the gate can decide on (≥ 60 routing examples).
+            seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=DEMO_HOURS)
             if seeded.skipped:
                 say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
             else:
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                         "optimizer-type": args.targets,
                         "use-synthetic-data": "true" if args.use_synthetic else "false",
                         "max-iterations": str(args.max_iterations),
+                        "lookback-hours": str(DEMO_HOURS),  # the whole seeded window
                     },
                     configmaps={CONFIGMAP: configmap},
                     artifact_root=workdir / "store",
@@ -100,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Workflow {result.name} {result.phase} in {time.monotonic() - started:.0f}s{f': {result.message}' if result.message else ''}")
-    _print_outcome(workdir / "store", args.tenant, result)
+    _print_outcome(workdir / "store", args.tenant, result, config.llm.primary.model)
     print(f"Status:    {result.status_file}   (the shape of `argo get {result.name} -o json`)")
     print(f"Logs:      {result.run_dir / 'logs'}")
     return 0 if result.phase == "Succeeded" else 1
 
 
-def _print_outcome(store_root: Path, tenant: str, result: object) -> None:
+def _print_outcome(store_root: Path, tenant: str, result: object, model: str) -> None:
     import json
 
     outputs = {p["name"]: p.get("value") for p in result.status.get("status", {}).get("outputs", {}).get("parameters", [])}
@@ -116,6 +119,9 @@ def _print_outcome(store_root: Path, tenant: str, result: object) -> None:
         change = "—" if decided.get("improvement_pct") is None else f"{decided['improvement_pct']:+.1f}%"
         verdict = "PROMOTED" if decided["deployed"] else decided["decision"].upper()
         print(f"  {decided['target']:<16} improvement {change:>8}  gate: {verdict}")
+        evaluation = path.parents[2] / "evaluate" / path.parent.name / "result.json"
+        if evaluation.is_file():
+            _print_evaluation(json.loads(evaluation.read_text()))
         for reason in decided["reasons"]:
             print(f"      {reason}")
     plan = store_root / "tenants" / tenant / "runs" / result.name / "plan" / "result.json"
@@ -124,8 +130,7 @@ def _print_outcome(store_root: Path, tenant: str, result: object) -> None:
             if not decision["train"]:
                 print(f"  {decision['target']:<16} not trained: {decision['reason']}")
     if outputs.get("deployed") != "true":
-        print("  Nothing was promoted: no candidate beat production by enough on held-out data.")
-        print("  With the tiny default model that is the expected outcome; point the config at a stronger LM (README).")
+        print(f"  Nothing was promoted: no candidate beat production by enough on held-out data (LM {model}).")
     print(f"Outputs:   {json.dumps(outputs)}")
     print(f"Artifacts: {store_root / 'tenants' / tenant / 'runs' / result.name}")
     location = outputs.get("report-location") or ""
@@ -133,6 +138,24 @@ def _print_outcome(store_root: Path, tenant: str, result: object) -> None:
         print(f"Report:    {location[len('file://'):]}")
     elif location:
         print(f"Report:    {location}")
+
+
+def _print_evaluation(ev: dict) -> None:
+    """Candidate and baseline side by side, with the intervals and the LM calls behind them."""
+    if ev.get("status") != "ok":
+        return
+    cand, base = ev["candidate_metrics"], ev["baseline_metrics"]
+    ci = ev.get("candidate_interval") or {}
+    bi = ev.get("baseline_interval") or {}
+    print(f"      {ev['baseline']['label']}: {base['accuracy']:.1%} [{bi.get('low', 0):.0%}–{bi.get('high', 1):.0%}]  →  "
+          f"candidate {cand['accuracy']:.1%} [{ci.get('low', 0):.0%}–{ci.get('high', 1):.0%}] on {ev['n']} held-out examples; "
+          f"LM calls {ev.get('lm_calls', {}).get('candidate', '?')} + {ev.get('lm_calls', {}).get('baseline', '?')}")
+    for tier in ev.get("candidate_tiers") or []:
+        mine = f", the classifier's own answers there {tier['classifier_accuracy']:.1%}" if tier.get("classifier_accuracy") is not None and tier["tier"] == "lm" else ""
+        print(f"        {tier['tier']} tier answered {tier['n']} ({tier['accuracy']:.1%} right{mine})")
+    if ev.get("incumbent"):
+        inc = ev["incumbent"]
+        print(f"      the production router itself on the {inc['n']} human-labelled examples: {inc['accuracy']:.1%}")
 
 
 if __name__ == "__main__":

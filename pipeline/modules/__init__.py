@@ -33,6 +33,10 @@ class ModuleSpec:
     build_example: Callable[[dict[str, Any]], "dspy.Example"]
     input_fields: tuple[str, ...]
     label_field: str
+    text_field: str = "query"  # what the fast tier classifies and demos are retrieved by
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        return str(record.get(self.text_field) or "")
 
 
 def module_names() -> list[str]:

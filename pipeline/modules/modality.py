@@ -7,7 +7,8 @@ from typing import Any, Literal
 import dspy
 
 from pipeline.modules import ModuleSpec
-from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match, clamp_confidence
+from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match
+from pipeline.modules.program import ChoiceProgram
 
 Modality = Literal["video", "image", "audio", "document", "text"]
 
@@ -18,22 +19,11 @@ class RouteByModality(dspy.Signature):
     query: str = dspy.InputField(desc="the user's request")
     modality: Modality = dspy.InputField(desc="the kind of content the query is about")
     recommended_agent: AgentName = dspy.OutputField(desc=AGENT_DESCRIPTIONS)
-    confidence: float = dspy.OutputField(ge=0.0, le=1.0, desc="probability between 0 and 1 that the agent is right")
-    reasoning: str = dspy.OutputField(desc="one short sentence")
 
 
-class ModalityRoutingModule(dspy.Module):
+class ModalityRoutingModule(ChoiceProgram):
     def __init__(self) -> None:
-        super().__init__()
-        self.route = dspy.Predict(RouteByModality)
-
-    def forward(self, query: str, modality: str) -> dspy.Prediction:
-        pred = self.route(query=query, modality=modality)
-        return dspy.Prediction(
-            recommended_agent=pred.recommended_agent,
-            confidence=clamp_confidence(pred.confidence),
-            reasoning=pred.reasoning,
-        )
+        super().__init__(RouteByModality, "recommended_agent")
 
 
 def build_example(record: dict[str, Any]) -> dspy.Example:

@@ -7,7 +7,8 @@ from typing import Any
 import dspy
 
 from pipeline.modules import ModuleSpec
-from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match, clamp_confidence, context_text
+from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match, context_text
+from pipeline.modules.program import ChoiceProgram
 
 
 class RouteQuery(dspy.Signature):
@@ -16,22 +17,15 @@ class RouteQuery(dspy.Signature):
     query: str = dspy.InputField(desc="the user's request")
     context: str = dspy.InputField(desc="entities and an enhanced query extracted upstream; may be empty")
     recommended_agent: AgentName = dspy.OutputField(desc=AGENT_DESCRIPTIONS)
-    confidence: float = dspy.OutputField(ge=0.0, le=1.0, desc="probability between 0 and 1 that the agent is right")
-    reasoning: str = dspy.OutputField(desc="one short sentence")
 
 
-class RoutingModule(dspy.Module):
+class RoutingModule(ChoiceProgram):
+    """The routing program. Its confidence and reasoning come from the program (label
+    probabilities, tiers), not from generated text: a small model's stated confidence is a
+    constant, and generated reasoning costs seconds per query on a CPU."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.route = dspy.Predict(RouteQuery)
-
-    def forward(self, query: str, context: str = "") -> dspy.Prediction:
-        pred = self.route(query=query, context=context)
-        return dspy.Prediction(
-            recommended_agent=pred.recommended_agent,
-            confidence=clamp_confidence(pred.confidence),
-            reasoning=pred.reasoning,
-        )
+        super().__init__(RouteQuery, "recommended_agent")
 
 
 def build_example(record: dict[str, Any]) -> dspy.Example:

@@ -27,17 +27,32 @@ class AnnotateInputs(BaseModel):
     max_annotations: int | None = None  # default: config.max_annotations_per_run
 
 
+class Verification(BaseModel):
+    """The annotator measured on human-labelled decisions, before any of its labels is used."""
+
+    n: int
+    correct: int
+    accuracy: float | None
+    low: float | None  # Wilson 95 %
+    high: float | None
+    min_accuracy: float
+    trusted: bool
+    reason: str
+
+
 class AnnotateResult(BaseModel):
     status: Literal["ok", "skipped"]
     reason: str | None = None
     candidates: int
-    annotated: int
+    annotated: int  # LLM annotations used: written to Phoenix and labelling experiences (trusted annotator only)
     failed: int
     written_to_phoenix: int
     deferred: int
     labelled: int
     experiences_key: str | None
     annotator_model: str | None
+    proposed: int = 0  # annotations the LLM produced, used or not
+    verification: Verification | None = None
 
 
 def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
@@ -64,7 +79,14 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
     )
     chosen, deferred = candidates[:limit], candidates[limit:]
     spec = ctx.config.llm.for_teacher()
-    annotations, failed = annotate_all(chosen, spec) if chosen else ([], 0)
+    verification: Verification | None = None
+    proposals, failed = [], 0
+    if chosen:
+        reviewed = [e for e in experiences if e["label_source"] == "human"][: ctx.config.annotation.max_verification]
+        proposals, failed, verification = annotate_all(chosen, spec, reviewed, ctx.config.annotation, ctx)
+    annotations = proposals if verification is not None and verification.trusted else []
+    if verification is not None and not verification.trusted:
+        log.warning("no LLM annotations this run: %s", verification.reason)
 
     written = 0
     if annotations:
@@ -84,7 +106,8 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
         if e["span_id"] in by_span:
             e["label"], e["label_source"], e["label_score"] = by_span[e["span_id"]]["label"], "llm", by_span[e["span_id"]]["score"]
 
-    out.put_jsonl(ANNOTATIONS_FILE, annotations)
+    used = {a["span_id"] for a in annotations}
+    out.put_jsonl(ANNOTATIONS_FILE, [{**a, "used": a["span_id"] in used} for a in proposals])
     key = out.put_parquet(EXPERIENCES_FILE, experiences, schema=harvest.experience_schema())
     result = AnnotateResult(
         status="ok",
@@ -96,27 +119,43 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
         labelled=sum(1 for e in experiences if e["label"]),
         experiences_key=key,
         annotator_model=spec.model if chosen else None,
+        proposed=len(proposals),
+        verification=verification,
     )
     out.commit(result)
     return result
 
 
-def annotate_all(candidates: list[dict[str, Any]], spec: Any) -> tuple[list[dict[str, Any]], int]:
-    """Annotate each candidate; a reply that cannot be parsed is counted, not fatal."""
+def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dict[str, Any]], cfg: Any,
+                 ctx: StageContext | None = None) -> tuple[list[dict[str, Any]], int, Verification]:
+    """Measure the annotator on human-labelled decisions (blind: it sees what it would see for a
+    candidate); only a trusted annotator then annotates the candidates (an untrusted one's labels
+    would be thrown away: no LM calls for them). A reply that cannot be parsed is counted, not
+    fatal. Verification answers are cached in the store (with `ctx`), so re-runs pay once."""
     from pipeline.annotator import RoutingAnnotator
     from pipeline.lm import check_lm, lm_context
+    from pipeline.metrics import wilson_interval
+    from pipeline.prediction_cache import PredictionCache
 
     annotator = RoutingAnnotator()
     annotations, failed = [], 0
     with lm_context(spec) as lm:
         check_lm(lm)
-        for experience in candidates:
-            try:
-                pred = annotator(experience=experience)
-            except Exception as exc:  # DSPy raises plain exceptions for unparseable replies
-                if _is_unreachable(exc):
-                    raise
-                log.warning("annotation of span %s failed: %s", experience["span_id"], exc)
+        cache = PredictionCache(ctx.store, ctx.tenant, annotator, spec) if reviewed and ctx is not None else None
+        correct = 0
+        for experience in reviewed:
+            key = {k: experience.get(k) for k in ("query", "context", "chosen_agent", "search_quality", "agent_success", "user_satisfaction")}
+            hit = cache.get(key) if cache else None
+            if hit is None:
+                pred = _annotate_one(annotator, experience)
+                hit = {"predicted": pred.correct_agent if pred is not None else None}
+                if cache:
+                    cache.put(key, hit)
+            correct += hit.get("predicted") == experience["label"]
+        verification = _verdict(len(reviewed), correct, cfg, wilson_interval)
+        for experience in candidates if verification.trusted else []:
+            pred = _annotate_one(annotator, experience)
+            if pred is None:
                 failed += 1
                 continue
             annotations.append(
@@ -129,10 +168,32 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any) -> tuple[list[dict
                     "explanation": pred.explanation,
                 }
             )
-    return annotations, failed
+    return annotations, failed, verification
 
 
-def _is_unreachable(exc: Exception) -> bool:
+def _annotate_one(annotator: Any, experience: dict[str, Any]) -> Any:
     from pipeline.errors import is_lm_unreachable
 
-    return is_lm_unreachable(exc)
+    try:
+        return annotator(experience=experience)
+    except Exception as exc:  # DSPy raises plain exceptions for unparseable replies
+        if is_lm_unreachable(exc):
+            raise
+        log.warning("annotation of span %s failed: %s", experience["span_id"], exc)
+        return None
+
+
+def _verdict(n: int, correct: int, cfg: Any, wilson: Any) -> Verification:
+    if n < cfg.min_verified:
+        return Verification(n=n, correct=correct, accuracy=round(correct / n, 4) if n else None, low=None, high=None,
+                            min_accuracy=cfg.min_accuracy, trusted=False,
+                            reason=f"annotator unverified: {n} human-labelled decisions, {cfg.min_verified} needed to measure it")
+    accuracy = correct / n
+    low, high = wilson(correct, n)
+    trusted = accuracy >= cfg.min_accuracy
+    return Verification(
+        n=n, correct=correct, accuracy=round(accuracy, 4), low=round(low, 4), high=round(high, 4),
+        min_accuracy=cfg.min_accuracy, trusted=trusted,
+        reason=(f"annotator {'trusted' if trusted else 'not trusted'}: {correct}/{n} = {accuracy:.0%} right on human-labelled "
+                f"decisions (95% {low:.0%}–{high:.0%}), floor {cfg.min_accuracy:.0%}"),
+    )

@@ -9,6 +9,7 @@ the held-out split, and either side can be any program version: `run` (this run'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -18,7 +19,17 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from pipeline.errors import ConfigError, NotFoundError
-from pipeline.metrics import PairedTest, ProgramMetrics, mcnemar_one_sided, relative_improvement, score_predictions
+from pipeline.datasets import data_hash
+from pipeline.metrics import (
+    PairedDifference,
+    PairedTest,
+    ProgramMetrics,
+    mcnemar_one_sided,
+    paired_difference,
+    relative_improvement,
+    score_predictions,
+    wilson_interval,
+)
 from pipeline.modules import load_module, parse_target
 from pipeline.stages import train
 from pipeline.stages.base import StageContext, read_jsonl
@@ -35,6 +46,7 @@ class EvaluateInputs(BaseModel):
     candidate: str = "run"
     baseline: str = "production"
     golden_path: str | None = None
+    attempt: str = train.DEFAULT_ATTEMPT  # which of the run's train attempts is "run"
 
 
 class ProgramRef(BaseModel):
@@ -42,6 +54,21 @@ class ProgramRef(BaseModel):
     label: str  # for people: "candidate (run r1)", "production v3", "unoptimized"
     artifact_prefix: str | None
     sequence: int | None = None
+
+
+class Interval(BaseModel):
+    low: float
+    high: float
+
+
+class TierSlice(BaseModel):
+    """The examples one tier of a composite program answered, and how each tier would have
+    done on them: where the LM tier answers, it must beat the classifier there."""
+
+    tier: str
+    n: int
+    accuracy: float
+    classifier_accuracy: float | None = None  # the fast tier's own answers on the same examples
 
 
 class EvaluateResult(BaseModel):
@@ -55,62 +82,84 @@ class EvaluateResult(BaseModel):
     baseline: ProgramRef | None = None
     candidate_metrics: ProgramMetrics | None = None
     baseline_metrics: ProgramMetrics | None = None
+    candidate_interval: Interval | None = None  # Wilson 95 % of the accuracy
+    baseline_interval: Interval | None = None
+    difference: PairedDifference | None = None  # candidate − baseline accuracy, Newcombe 95 % interval
     improvement_pct: float | None = None
     improvement_basis: str | None = None
     paired_test: PairedTest | None = None
+    incumbent: dict[str, Any] | None = None  # the router's own logged choices on the human-labelled examples
+    candidate_tiers: list[TierSlice] = []
+    lm_calls: dict[str, int] = {}  # LM calls spent per side; cached answers cost none
+    cached: dict[str, int] = {}  # answers read from the prediction cache per side
     report_key: str | None = None
     lm: str | None = None
+    inputs: dict[str, Any] | None = None
+
+
+def evaluation_part(inputs: EvaluateInputs, golden_digest: str | None) -> str:
+    """The store folder of an evaluation, keyed on its inputs: the default one (this run's
+    candidate against production on the held-out split) is the gate's; any other combination
+    gets its own folder, so a re-run with other programs or another golden file never returns
+    a stale result."""
+    base = train.part_name(inputs.target, inputs.attempt)
+    if (inputs.candidate, inputs.baseline, inputs.golden_path) == ("run", "production", None):
+        return base
+    key = json.dumps({"candidate": inputs.candidate, "baseline": inputs.baseline, "golden": golden_digest}, sort_keys=True)
+    return f"{base}.{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
     module_name, modality = parse_target(inputs.target)
-    part = inputs.target if inputs.golden_path is None else f"{inputs.target}-golden"
-    out = ctx.output(STAGE, part)
+    golden_digest = None
+    if inputs.golden_path:
+        examples, dataset = load_golden(Path(inputs.golden_path), modality), inputs.golden_path
+        golden_digest = data_hash(examples)
+    out = ctx.output(STAGE, evaluation_part(inputs, golden_digest))
     if (done := out.committed()) is not None:
         return EvaluateResult.model_validate(done)
 
-    trained = ctx.output(train.STAGE, inputs.target).committed()
-    if inputs.golden_path:
-        examples, dataset = load_golden(Path(inputs.golden_path), modality), inputs.golden_path
-    else:
+    trained = ctx.output(train.STAGE, train.part_name(inputs.target, inputs.attempt)).committed()
+    if not inputs.golden_path:
         if trained is None:
             raise NotFoundError(f"run {ctx.run_id}: train has not completed for {inputs.target}")
         if trained["status"] != "ok":
-            result = EvaluateResult(status="skipped", reason=f"train skipped: {trained['reason']}", target=inputs.target, dataset="held-out")
+            result = EvaluateResult(status="skipped", reason=f"train skipped: {trained['reason']}", target=inputs.target,
+                                    dataset="held-out", inputs=inputs.model_dump(mode="json"))
             out.commit(result)
             return result
         examples, dataset = read_jsonl(ctx.store, trained["heldout_key"]), "held-out"
     if not examples:
-        result = EvaluateResult(status="skipped", reason="insufficient data: no evaluation examples", target=inputs.target, dataset=dataset)
+        result = EvaluateResult(status="skipped", reason="insufficient data: no evaluation examples", target=inputs.target,
+                                dataset=dataset, inputs=inputs.model_dump(mode="json"))
         out.commit(result)
         return result
 
     candidate = resolve_program(ctx, inputs.target, inputs.candidate, trained)
     baseline = resolve_program(ctx, inputs.target, inputs.baseline, trained)
 
-    from pipeline.lm import lm_context
+    from pipeline.lm import check_lm, lm_context
 
     spec = load_module(module_name)
     lm_spec = ctx.config.llm.for_module(module_name)
-    from pipeline.lm import check_lm
-
     with lm_context(lm_spec) as lm:
         check_lm(lm)  # fails fast when unreachable, and keeps model loading out of the latencies
-        cand_rows = predict_all(ctx, module_name, candidate, examples)
-        base_rows = predict_all(ctx, module_name, baseline, examples)
+        cand_rows, cand_usage = predict_all(ctx, module_name, candidate, examples, lm_spec)
+        base_rows, base_usage = predict_all(ctx, module_name, baseline, examples, lm_spec)
 
     gold = [e["label"] for e in examples]
     cand_metrics = _score(gold, cand_rows)
     base_metrics = _score(gold, base_rows)
+    cand_right = [r["predicted"] == g for r, g in zip(cand_rows, gold)]
+    base_right = [r["predicted"] == g for r, g in zip(base_rows, gold)]
     improvement, basis = relative_improvement(getattr(cand_metrics, PRIMARY_METRIC), getattr(base_metrics, PRIMARY_METRIC))
-    paired = mcnemar_one_sided(
-        [r["predicted"] == g for r, g in zip(cand_rows, gold)], [r["predicted"] == g for r, g in zip(base_rows, gold)]
-    )
+    paired = mcnemar_one_sided(cand_right, base_right)
     report_key = out.put_json(
         REPORT_FILE,
         {
             "examples": [
-                {"query": e["query"], "gold": g, "candidate": c, "baseline": b}
+                {"query": e["query"], "gold": g, "candidate": c, "baseline": b,
+                 "label_source": e.get("label_source"), "router_choice": e.get("chosen_agent")}
                 for e, g, c, b in zip(examples, gold, cand_rows, base_rows)
             ],
             "input_fields": list(spec.input_fields),
@@ -125,14 +174,52 @@ def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
         baseline=baseline,
         candidate_metrics=cand_metrics,
         baseline_metrics=base_metrics,
+        candidate_interval=Interval(**dict(zip(("low", "high"), _rounded(wilson_interval(sum(cand_right), len(gold)))))),
+        baseline_interval=Interval(**dict(zip(("low", "high"), _rounded(wilson_interval(sum(base_right), len(gold)))))),
+        difference=paired_difference(cand_right, base_right),
         improvement_pct=improvement,
         improvement_basis=basis,
         paired_test=paired,
+        incumbent=incumbent_accuracy(examples),
+        candidate_tiers=tier_slices(cand_rows, gold),
+        lm_calls={"candidate": cand_usage["lm_calls"], "baseline": base_usage["lm_calls"]},
+        cached={"candidate": cand_usage["cached"], "baseline": base_usage["cached"]},
         report_key=report_key,
         lm=lm_spec.model,
+        inputs=inputs.model_dump(mode="json"),
     )
     out.commit(result)
     return result
+
+
+def incumbent_accuracy(examples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How the production router itself did, from its logged choice, on the examples a human
+    labelled (an outcome label is the router's own choice, so it cannot grade the router)."""
+    human = [e for e in examples if e.get("label_source") == "human" and e.get("chosen_agent")]
+    if not human:
+        return None
+    right = sum(e["chosen_agent"] == e["label"] for e in human)
+    low, high = wilson_interval(right, len(human))
+    return {"n": len(human), "accuracy": round(right / len(human), 4), "low": round(low, 4), "high": round(high, 4),
+            "labels": "human"}
+
+
+def tier_slices(rows: list[dict[str, Any]], gold: list[str]) -> list[TierSlice]:
+    slices = []
+    for tier in sorted({r.get("tier") for r in rows if r.get("tier")}):
+        members = [i for i, r in enumerate(rows) if r.get("tier") == tier]
+        with_fast = [i for i in members if rows[i].get("classifier") is not None]
+        slices.append(TierSlice(
+            tier=tier,
+            n=len(members),
+            accuracy=round(sum(rows[i]["predicted"] == gold[i] for i in members) / len(members), 4),
+            classifier_accuracy=round(sum(rows[i]["classifier"] == gold[i] for i in with_fast) / len(with_fast), 4) if with_fast else None,
+        ))
+    return slices
+
+
+def _rounded(pair: tuple[float, float]) -> tuple[float, float]:
+    return round(pair[0], 4), round(pair[1], 4)
 
 
 def resolve_program(ctx: StageContext, target: str, ref: str, trained: dict[str, Any] | None) -> ProgramRef:
@@ -141,7 +228,9 @@ def resolve_program(ctx: StageContext, target: str, ref: str, trained: dict[str,
     if ref == "run":
         if not trained or trained.get("status") != "ok":
             raise NotFoundError(f"run {ctx.run_id} has no trained candidate for {target}")
-        return ProgramRef(kind="run", label=f"candidate (run {ctx.run_id})", artifact_prefix=trained["artifact_prefix"])
+        attempt = trained.get("attempt") or train.DEFAULT_ATTEMPT
+        which = f"run {ctx.run_id}" + ("" if attempt == train.DEFAULT_ATTEMPT else f", attempt {attempt}")
+        return ProgramRef(kind="run", label=f"candidate ({which})", artifact_prefix=trained["artifact_prefix"])
     if ref == "unoptimized":
         return ProgramRef(kind="unoptimized", label="unoptimized program", artifact_prefix=None)
     if ref == "production":
@@ -157,28 +246,44 @@ def resolve_program(ctx: StageContext, target: str, ref: str, trained: dict[str,
     raise ConfigError(f"program reference {ref!r}: use run, production, unoptimized or a version number")
 
 
-def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run a program over the examples inside the caller's LM context; failures count as wrong."""
+def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: list[dict[str, Any]],
+                lm_spec: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Run a program over the examples inside the caller's LM context; failures count as wrong.
+
+    Answers of programs that outlive the run (production, history, unoptimized) are cached in the
+    store by (program hash, LM, example hash): a re-run on unchanged examples pays nothing."""
+    from pipeline import prediction_cache
+    from pipeline.errors import is_lm_unreachable
+    from pipeline.lm import LMMeter
+
     spec = load_module(module_name)
     program = (
         spec.program_factory() if ref.artifact_prefix is None else train.load_program(ctx.store, module_name, ref.artifact_prefix)
     )
+    cache = prediction_cache.PredictionCache(ctx.store, ctx.tenant, program, lm_spec) if ref.kind != "run" and lm_spec else None
+    meter, cached = LMMeter(), 0
     rows = []
-    for example in examples:
-        inputs = spec.build_example(example).inputs().toDict()
-        started = time.perf_counter()
-        try:
-            pred = program(**inputs)
-            row = {"predicted": pred.recommended_agent, "confidence": float(pred.confidence), "error": None}
-        except Exception as exc:  # an unparseable reply is a wrong answer, not a crash
-            from pipeline.errors import is_lm_unreachable
-
-            if is_lm_unreachable(exc):
-                raise
-            row = {"predicted": None, "confidence": 0.0, "error": str(exc)[:300]}
-        row["latency_s"] = round(time.perf_counter() - started, 4)
-        rows.append(row)
-    return rows
+    with meter.watching():
+        for example in examples:
+            inputs = spec.build_example(example).inputs().toDict()
+            if cache is not None and (hit := cache.get(inputs)) is not None:
+                rows.append({**hit, "cached": True})
+                cached += 1
+                continue
+            started = time.perf_counter()
+            try:
+                pred = program(**inputs)
+                row = {"predicted": getattr(pred, spec.label_field), "confidence": float(pred.confidence), "error": None,
+                       "tier": getattr(pred, "tier", None), "classifier": getattr(pred, "classifier_label", None)}
+            except Exception as exc:  # an unparseable reply is a wrong answer, not a crash
+                if is_lm_unreachable(exc):
+                    raise
+                row = {"predicted": None, "confidence": 0.0, "error": str(exc)[:300], "tier": None, "classifier": None}
+            row["latency_s"] = round(time.perf_counter() - started, 4)
+            if cache is not None and row["error"] is None:
+                cache.put(inputs, row)
+            rows.append(row)
+    return rows, {"lm_calls": meter.calls, "cached": cached}
 
 
 def _score(gold: list[str], rows: list[dict[str, Any]]) -> ProgramMetrics:

@@ -32,6 +32,7 @@ STAGE = "gate"
 
 class GateInputs(BaseModel):
     target: str
+    attempt: str = "1"  # the train/evaluate attempt whose candidate is gated (train.DEFAULT_ATTEMPT)
     improvement_threshold: float | None = None  # percent; default from config
 
 
@@ -60,11 +61,14 @@ class GateResult(BaseModel):
 def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
     from pipeline import promotion
 
-    out = ctx.output(STAGE, inputs.target)
+    from pipeline.stages.train import part_name
+
+    part = part_name(inputs.target, inputs.attempt)
+    out = ctx.output(STAGE, part)
     if (done := out.committed()) is not None:
         return GateResult.model_validate(done)
     threshold = ctx.config.gate.improvement_threshold if inputs.improvement_threshold is None else inputs.improvement_threshold
-    evaluated = ctx.output(evaluate.STAGE, inputs.target).committed()
+    evaluated = ctx.output(evaluate.STAGE, part).committed()
     if evaluated is None:
         raise NotFoundError(f"run {ctx.run_id}: evaluate has not completed for {inputs.target}")
     ev = evaluate.EvaluateResult.model_validate(evaluated)

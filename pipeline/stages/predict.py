@@ -66,22 +66,29 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
     out_path = Path(inputs.output_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
-    with lm_context(config.llm.for_module(module_name)), tmp.open("w") as sink:
-        for row in rows:
-            args = {field: row.get(field, "") for field in spec.input_fields}
-            try:
-                pred = program(**args)
-                answer = {"recommended_agent": pred.recommended_agent, "confidence": pred.confidence, "reasoning": pred.reasoning}
-                answered += 1
-            except Exception as exc:  # one unparseable reply must not lose the other answers
-                from pipeline.errors import is_lm_unreachable
+    try:
+        with lm_context(config.llm.for_module(module_name)) as lm, tmp.open("w") as sink:
+            from pipeline.lm import check_lm
 
-                if is_lm_unreachable(exc):
-                    raise
-                answer = {"recommended_agent": None, "error": str(exc)[:300]}
-                failed += 1
-            sink.write(json.dumps({**row, **answer, "program": f"{inputs.target} {label}"}) + "\n")
-    tmp.replace(out_path)  # the output appears whole or not at all
+            check_lm(lm)  # an unreachable LM fails before a single row is written
+            for row in rows:
+                args = {field: row.get(field, "") for field in spec.input_fields}
+                try:
+                    pred = program(**args)
+                    answer = {"recommended_agent": getattr(pred, spec.label_field), "confidence": pred.confidence,
+                              "reasoning": getattr(pred, "reasoning", None), "tier": getattr(pred, "tier", None)}
+                    answered += 1
+                except Exception as exc:  # one unparseable reply must not lose the other answers
+                    from pipeline.errors import is_lm_unreachable
+
+                    if is_lm_unreachable(exc):
+                        raise
+                    answer = {"recommended_agent": None, "error": str(exc)[:300]}
+                    failed += 1
+                sink.write(json.dumps({**row, **answer, "program": f"{inputs.target} {label}"}) + "\n")
+        tmp.replace(out_path)  # the output appears whole or not at all
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed run leaves neither a partial nor an empty file behind
     return PredictResult(target=inputs.target, program=label, answered=answered, failed=failed, output_path=str(out_path))
 
 

@@ -165,6 +165,7 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         parts.append(f"<p class='muted'>{ev['n']} {esc(ev['dataset'])} examples, LM <code>{esc(ev.get('lm') or '')}</code>; "
                      f"paired test: candidate-only right {ev['paired_test']['candidate_only_correct']}, baseline-only right "
                      f"{ev['paired_test']['baseline_only_correct']}, p = {ev['paired_test']['p_value']:.3f}</p>")
+        parts.append(_evaluation_summary(ev, results.get("train") or {}))
         parts.append("<table><tr><th>metric</th><th class='num'>baseline</th><th class='num'>candidate</th></tr>")
         for name, fmt in (("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
                           ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
@@ -173,8 +174,64 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         parts.append(_bars_svg(base["per_agent"], cand["per_agent"]))
         parts.append("<h3>Confusion matrix (candidate; rows = correct agent)</h3>")
         parts.append(_confusion_svg(cand["confusion"]))
+        parts.append(_misrouted_section(ctx, ev))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _evaluation_summary(ev: dict[str, Any], trained: dict[str, Any]) -> str:
+    """Intervals, the production router's own accuracy, the tiers and the LM calls spent."""
+    esc = html.escape
+    rows = []
+    ci, bi, diff = ev.get("candidate_interval"), ev.get("baseline_interval"), ev.get("difference")
+    if ci and bi:
+        rows.append(("accuracy, 95 % interval (Wilson)",
+                     f"baseline {_pct(bi['low'])}–{_pct(bi['high'])} · candidate {_pct(ci['low'])}–{_pct(ci['high'])}"))
+    if diff:
+        rows.append(("candidate − baseline (Newcombe 95 %)",
+                     f"{100 * diff['difference']:+.1f} points [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}]"))
+    inc = ev.get("incumbent")
+    rows.append(("production router's own choices (human-labelled examples)",
+                 f"{_pct(inc['accuracy'])} of {inc['n']} ({_pct(inc['low'])}–{_pct(inc['high'])})" if inc else
+                 "no human-labelled example in this set (outcome labels are the router's own choices: they cannot grade it)"))
+    for tier in ev.get("candidate_tiers") or []:
+        mine = (f"; the classifier's own answers on these: {_pct(tier['classifier_accuracy'])}"
+                if tier["tier"] == "lm" and tier.get("classifier_accuracy") is not None else "")
+        rows.append((f"candidate's {tier['tier']} tier", f"answered {tier['n']}, {_pct(tier['accuracy'])} right{mine}"))
+    calls, cached = ev.get("lm_calls") or {}, ev.get("cached") or {}
+    if calls:
+        rows.append(("LM calls (evaluation)", f"candidate {calls.get('candidate', 0)} · baseline {calls.get('baseline', 0)}"
+                     f" ({cached.get('baseline', 0)} baseline answers from the cache)"))
+    if trained.get("compile_lm_calls") is not None:
+        rows.append(("LM calls (training)", f"{trained['compile_lm_calls']} calls, {trained.get('compile_tokens') or 0} tokens, "
+                     f"{trained.get('compile_seconds') or 0:.0f} s; dev accuracy {_pct(trained.get('dev_accuracy'))}"))
+    body = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _misrouted_section(ctx: StageContext, ev: dict[str, Any], limit: int = 25) -> str:
+    """The examples the candidate got wrong, with what the baseline and the router chose."""
+    esc = html.escape
+    key = ev.get("report_key")
+    if not key:
+        return ""
+    try:
+        examples = ctx.store.get_json(key).get("examples", [])
+    except Exception:  # a missing detail file must not break the report
+        return ""
+    wrong = [e for e in examples if (e.get("candidate") or {}).get("predicted") != e["gold"]]
+    if not wrong:
+        return "<h3>Misrouted by the candidate</h3><p>none</p>"
+    rows = "".join(
+        f"<tr><td>{esc(e['query'])}</td><td>{esc(e['gold'])}</td><td>{esc(str((e.get('candidate') or {}).get('predicted')))}"
+        f"<span class='muted'> ({esc(str((e.get('candidate') or {}).get('tier') or ''))})</span></td>"
+        f"<td>{esc(str((e.get('baseline') or {}).get('predicted')))}</td><td>{esc(str(e.get('router_choice') or '—'))}</td>"
+        f"<td>{esc(str(e.get('label_source') or ''))}</td></tr>"
+        for e in wrong[:limit]
+    )
+    more = f"<p class='muted'>… and {len(wrong) - limit} more (evaluation.json)</p>" if len(wrong) > limit else ""
+    return (f"<h3>Misrouted by the candidate ({len(wrong)} of {len(examples)})</h3><table><tr><th>query</th><th>correct</th>"
+            f"<th>candidate</th><th>baseline</th><th>router chose</th><th>label from</th></tr>{rows}</table>{more}")
 
 
 def _plan_section(plan: dict[str, Any] | None) -> str:
@@ -201,13 +258,19 @@ def _data_section(stages: dict[str, Any]) -> str:
         cards += [("spans read", h["spans_read"]), ("experiences", h["experiences"]), ("duplicates dropped", h["duplicates"]),
                   ("malformed skipped", sum(h["malformed"].values())), ("labelled", h["labelled"])]
     if a:
-        cards += [("LLM annotations", a["annotated"]), ("annotation failures", a["failed"])]
+        cards += [("LLM annotations used", a["annotated"]), ("annotation failures", a["failed"])]
     if s:
         cards += [("synthetic examples", s["generated"])]
     body = "".join(f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in cards)
     extra = ""
     if h and h["malformed"]:
         extra = "<p class='muted'>malformed: " + html.escape(", ".join(f"{k}: {v}" for k, v in h["malformed"].items())) + "</p>"
+    if h:
+        extra += "<p class='muted'>labels by source: " + html.escape(", ".join(f"{k}: {v}" for k, v in h["labels_by_source"].items())) + "</p>"
+    if a and a.get("verification"):
+        verdict = a["verification"]
+        extra += f"<p><b>LLM annotator:</b> {html.escape(verdict['reason'])}" + (
+            "" if verdict["trusted"] else " — its annotations were not written to Phoenix and not used for training") + "</p>"
     return f"<h2>Data</h2><div class='cards'>{body}</div>{extra}"
 
 
