@@ -143,6 +143,28 @@ def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="module target: routing, or modality-<video|image|audio|document|text>")
 
 
+def _attempt(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--attempt", type=_attempt_id, default="1", help=help_text)
+
+
+def _attempt_id(value: str) -> str:
+    from pipeline.layout import check_name
+
+    try:
+        return check_name("attempt id", value)
+    except PipelineError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _train_optimizer(value: str) -> str:
+    from pipeline.optimizers import optimizer_choice
+
+    try:
+        return optimizer_choice(value, adaptive=True)
+    except PipelineError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _optimizer(value: str) -> str:
     from pipeline.errors import ConfigError
     from pipeline.optimizers import optimizer_choice  # light: no DSPy
@@ -196,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="compile one module target's DSPy program")
     _common(p)
     _target(p)
-    p.add_argument("--optimizer", type=_optimizer, help="force BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: by trainset size)")
+    p.add_argument("--optimizer", type=_train_optimizer,
+                   help="adaptive, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: training.strategy, adaptive unless configured)")
     p.add_argument("--max-iterations", type=_positive_int, default=100)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
     p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
+    _attempt(p, "train the run's data again, with other inputs, under this attempt id (default 1)")
 
     p = sub.add_parser("evaluate", help="candidate vs baseline on the same held-out (or golden) examples")
     _common(p)
@@ -207,11 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate", default="run", help="run | production | unoptimized | <version>")
     p.add_argument("--baseline", default="production", help="run | production | unoptimized | <version>")
     p.add_argument("--golden", type=_text_file, help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
+    _attempt(p, "which train attempt is the run's candidate (default 1)")
 
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")
     _common(p)
     _target(p)
     p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
+    _attempt(p, "which train/evaluate attempt to gate (default 1)")
 
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
     _common(p)
@@ -327,7 +353,7 @@ def _cmd_train(args: argparse.Namespace) -> Any:
     return train.run(
         _context(args),
         train.TrainInputs(
-            target=args.target, optimizer=_forced(args.optimizer), max_iterations=args.max_iterations,
+            target=args.target, optimizer=_forced(args.optimizer), max_iterations=args.max_iterations, attempt=args.attempt,
             use_synthetic=args.use_synthetic, strategy=args.strategy,
         ),
     )
@@ -338,14 +364,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
 
     return evaluate.run(
         _context(args),
-        evaluate.EvaluateInputs(target=args.target, candidate=args.candidate, baseline=args.baseline, golden_path=args.golden),
+        evaluate.EvaluateInputs(target=args.target, candidate=args.candidate, baseline=args.baseline, golden_path=args.golden,
+                                attempt=args.attempt),
     )
 
 
 def _cmd_gate(args: argparse.Namespace) -> Any:
     from pipeline.stages import gate
 
-    return gate.run(_context(args), gate.GateInputs(target=args.target, improvement_threshold=args.improvement_threshold))
+    return gate.run(_context(args), gate.GateInputs(target=args.target, improvement_threshold=args.improvement_threshold,
+                                                    attempt=args.attempt))
 
 
 def _cmd_report(args: argparse.Namespace) -> Any:

@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     import dspy
 
 OPTIMIZERS: tuple[str, ...] = ("BootstrapFewShot", "SIMBA", "MIPROv2", "GEPA")
-AUTO = "auto"  # no forced optimizer: chosen by trainset size
+AUTO = "auto"  # no forced optimizer: the configured `training.strategy` (adaptive, or by trainset size)
+ADAPTIVE = "adaptive"  # pipeline.adaptive: the default strategy, not a DSPy optimizer
 
 
-def optimizer_choice(value: str) -> str:
-    """`auto`, or the canonical name of an optimizer (any case); ConfigError otherwise."""
-    choices = {name.lower(): name for name in (AUTO, *OPTIMIZERS)}
+def optimizer_choice(value: str, *, adaptive: bool = False) -> str:
+    """`auto`, (with `adaptive`) `adaptive`, or the canonical name of an optimizer (any case);
+    ConfigError otherwise."""
+    choices = {name.lower(): name for name in (AUTO, *((ADAPTIVE,) if adaptive else ()), *OPTIMIZERS)}
     name = choices.get(value.strip().lower())
     if name is None:
         raise ConfigError(f"unknown optimizer {value!r}: use {', '.join(choices.values())}")

@@ -20,6 +20,7 @@ from pipeline.datasets import data_hash, labelled_data_hash, labelled_for_target
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.layout import check_name
 from pipeline.modules import load_module, parse_target
+from pipeline.optimizers import ADAPTIVE
 from pipeline.stages import annotate, harvest, synthesize
 from pipeline.stages.base import StageContext, read_jsonl, read_parquet
 
@@ -29,7 +30,7 @@ METADATA_FILE = "metadata.json"
 HELDOUT_FILE = "heldout.jsonl"
 TRAINSET_FILE = "trainset.jsonl"
 DEFAULT_ATTEMPT = "1"
-ADAPTIVE = "adaptive"
+
 
 log = logging.getLogger(__name__)
 
