@@ -11,7 +11,7 @@ every zero-shot program. So training, within an LM-call budget, cheap rungs firs
    Every dev row is answered with the pool *minus itself*, so its score is out-of-sample.
 3. **rungs** (each one LM call per dev row, stop when the dev score stops rising):
    `zero_shot` → `retrieved` (k nearest labelled demos) → `bootstrap` (BootstrapFewShot demos
-   on the rows outside dev). After each, the candidates it makes possible — a view's argmax,
+   on the rows outside dev) → `simba` (only when listed and the budget pays a step). After each, the candidates it makes possible — a view's argmax,
    a view + head, the zero-shot + retrieved ensemble + head — are scored on the dev rows (heads
    by cross-validation); the best (ties: fewer LM calls per query, then the simpler head) is kept.
 4. **head** — over the chosen views' label log-probabilities: `bias` (one offset per label: the
@@ -41,7 +41,9 @@ from pipeline.textclf import TextClassifier, TfidfFeatures, normalise
 
 log = logging.getLogger(__name__)
 
-RUNGS = ("zero_shot", "retrieved", "bootstrap")
+RUNGS = ("zero_shot", "retrieved", "bootstrap", "simba")
+DEFAULT_RUNGS = ("zero_shot", "retrieved", "bootstrap")  # SIMBA costs ~380 calls a step: only with the budget for it
+_PREDICTOR_RUNGS = ("bootstrap", "simba")  # rungs that tune the predictor itself (its demos, instructions)
 
 
 
@@ -54,7 +56,7 @@ class Settings:
     head_c: float = 1.0
     cv_folds: int = 5
     min_gain: int = 2
-    rungs: tuple[str, ...] = RUNGS
+    rungs: tuple[str, ...] = DEFAULT_RUNGS
     max_bootstrapped_demos: int = 4
     max_labeled_demos: int = 8
     seed: int = 13
@@ -327,10 +329,13 @@ def compile_adaptive(spec: Any, rows: list[dict[str, Any]], settings: Settings, 
                 break
             rung_started = time.monotonic()
             extra: dict[str, Any] = {}
-            if rung == "bootstrap":
-                extra = _bootstrap_demos(program, spec, rows, set(dev), settings, remaining - len(dev))
-                if not extra.get("demos"):
-                    report["rungs"].append({"rung": rung, "skipped": extra.get("reason", "no demos bootstrapped"), **meter.since(before)})
+            if rung in _PREDICTOR_RUNGS:
+                tune = _bootstrap_demos if rung == "bootstrap" else _simba
+                saved = (list(program.predict.demos), program.predict.signature)
+                extra = tune(program, spec, rows, set(dev), settings, remaining - len(dev))
+                if extra.get("reason"):
+                    program.predict.demos, program.predict.signature = saved
+                    report["rungs"].append({"rung": rung, "skipped": extra["reason"], **meter.since(before)})
                     continue
             view_name = "retrieved" if rung == "retrieved" else "zero_shot"
             answers = DevAnswers([], [])
@@ -352,12 +357,17 @@ def compile_adaptive(spec: Any, rows: list[dict[str, Any]], settings: Settings, 
                 + ", ".join(f"{k} {v['accuracy']:.1%}" for k, v in new.items()))
             if best_name is not None and rung_best[1]["right"] < best_right + settings.min_gain:
                 report["stopped"] = f"dev score stopped rising at {rung} ({rung_best[1]['right']} vs {best_right} right of {len(dev)})"
-                if rung == "bootstrap":
-                    program.predict.demos = []  # the bootstrapped demos did not earn their place
+                if rung in _PREDICTOR_RUNGS:  # its tuned predictor did not earn its place
+                    program.predict.demos, program.predict.signature = saved
                 break
             best_name, best_right = rung_best[0], rung_best[1]["right"]
-        if best_name is not None and not best_name.startswith("bootstrap"):
-            program.predict.demos = []
+            if rung in _PREDICTOR_RUNGS:
+                tuned = (list(program.predict.demos), program.predict.signature)
+        if best_name is not None and not best_name.startswith(_PREDICTOR_RUNGS):
+            program.predict.demos = []  # no predictor rung won: the zero-shot view has no static demos
+            program.predict.signature = spec.program_factory().predict.signature
+        elif best_name is not None:
+            program.predict.demos, program.predict.signature = tuned
 
     chosen = candidates.get(best_name) if best_name else None
     final: dict[str, Any] = dict(learned)
@@ -392,7 +402,7 @@ def compile_adaptive(spec: Any, rows: list[dict[str, Any]], settings: Settings, 
 
 def _candidates_after(rung: str, views: dict[str, DevAnswers], gold: list[str], labels: tuple[str, ...], settings: Settings) -> dict[str, dict[str, Any]]:
     """The candidates a rung makes possible, each scored on the dev rows (heads: cross-validated)."""
-    view_of = {"zero_shot": "zero_shot", "retrieved": "retrieved", "bootstrap": "zero_shot"}
+    view_of = {"zero_shot": "zero_shot", "retrieved": "retrieved", "bootstrap": "zero_shot", "simba": "zero_shot"}
     combos: list[tuple[str, list[str]]] = [(rung, [rung])]
     if rung == "retrieved" and "zero_shot" in views:
         combos.append(("zero_shot+retrieved", ["zero_shot", "retrieved"]))
@@ -426,5 +436,33 @@ def _bootstrap_demos(program: Any, spec: Any, rows: list[dict[str, Any]], dev: s
                                     max_labeled_demos=settings.max_labeled_demos, max_rounds=1)
     random.Random(settings.seed).shuffle(train)
     compiled = teleprompter.compile(student, trainset=train[:budget])
+    if not compiled.demos:
+        return {"reason": "no demo bootstrapped: the model answered none of the tried examples right"}
     program.predict.demos = list(compiled.demos)
     return {"demos": len(compiled.demos)}
+
+
+SIMBA_BSIZE = 32  # SIMBA's defaults (pipeline.optimizers uses the same)
+SIMBA_CANDIDATES = 6
+
+
+def _simba(program: Any, spec: Any, rows: list[dict[str, Any]], dev: set[int], settings: Settings, budget: int) -> dict[str, Any]:
+    """SIMBA on the predictor with the rows outside dev, for as many steps as the budget pays
+    (measured: ~2 · bsize · candidates LM calls a step)."""
+    import dspy
+    from dspy.teleprompt import SIMBA
+
+    train = [spec.build_example(r) for i, r in enumerate(rows) if i not in dev]
+    bsize = min(SIMBA_BSIZE, len(train))
+    per_step = 2 * bsize * SIMBA_CANDIDATES
+    steps = budget // per_step if bsize else 0
+    if steps < 1:
+        return {"reason": f"budget: SIMBA needs ~{per_step} calls a step, {budget} left"}
+    student = dspy.Predict(program.predict.signature)
+    teleprompter = SIMBA(metric=spec.metric, bsize=bsize, num_candidates=SIMBA_CANDIDATES, max_steps=steps,
+                         max_demos=settings.max_bootstrapped_demos)
+    compiled = teleprompter.compile(student, trainset=train, seed=settings.seed)
+    predictor = compiled if isinstance(compiled, dspy.Predict) else compiled.named_predictors()[0][1]
+    program.predict.demos = list(predictor.demos)
+    program.predict.signature = predictor.signature
+    return {"steps": steps, "demos": len(predictor.demos)}

@@ -131,7 +131,8 @@ class AdaptiveConfig(_Strict):
     head_c: float = Field(default=1.0, gt=0.0)  # inverse regularisation of the head over label log-probabilities
     cv_folds: int = Field(default=5, ge=2, le=20)  # cross-validation folds on the dev rows
     min_gain: int = Field(default=2, ge=0)  # right dev answers a costlier rung (or the LM tier) must add
-    rungs: list[Literal["zero_shot", "retrieved", "bootstrap"]] = ["zero_shot", "retrieved", "bootstrap"]
+    # Cheap to costly; `simba` (≈ 380 LM calls a step) only runs when listed and the budget pays a step.
+    rungs: list[Literal["zero_shot", "retrieved", "bootstrap", "simba"]] = ["zero_shot", "retrieved", "bootstrap"]
 
 
 class TrainingConfig(_Strict):

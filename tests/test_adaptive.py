@@ -284,3 +284,14 @@ def test_train_stage_runs_adaptive_by_default_and_keys_attempts_on_inputs(tmp_pa
     # a second evaluation of the same baseline on the same examples is served from the cache
     other = evaluate.run(ctx, evaluate.EvaluateInputs(target="routing", attempt="bfs"))
     assert other.cached["baseline"] == other.n and other.lm_calls["baseline"] == 0
+
+
+def test_a_costly_rung_runs_only_when_the_budget_pays_for_it():
+    spec = load_module("routing")
+    lm = LogprobLM(biased)
+    settings = Settings(lm_call_budget=120, dev_size=20, fast_tier=False, rungs=("zero_shot", "simba"), seed=3)
+    with lm_context(lm):
+        outcome = compile_adaptive(spec, labelled(12), settings)
+    simba = next(r for r in outcome.report["rungs"] if r["rung"] == "simba")
+    assert "SIMBA needs ~" in simba["skipped"] and lm.calls <= 120
+    assert not outcome.program.predict.demos  # the zero-shot predictor is left as it was
