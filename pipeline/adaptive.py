@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 RUNGS = ("zero_shot", "retrieved", "bootstrap", "simba")
 DEFAULT_RUNGS = ("zero_shot", "retrieved", "bootstrap")  # SIMBA costs ~380 calls a step: only with the budget for it
-_PREDICTOR_RUNGS = ("bootstrap", "simba")  # rungs that tune the predictor itself (its demos, instructions)
+_PREDICTOR_RUNGS = ("bootstrap", "simba")
+BOOTSTRAP_TRIES_PER_DEMO = 4  # training examples tried per wanted demo (a small model gets ~1 in 4 right)  # rungs that tune the predictor itself (its demos, instructions)
 
 
 
@@ -308,9 +309,12 @@ def compile_adaptive(spec: Any, rows: list[dict[str, Any]], settings: Settings, 
     learned: dict[str, Any] = {"k": settings.retrieval_k, "pool": pool, "pool_features": TfidfFeatures.fit(texts).state()}
     program.set_learned({**learned, "views": ["zero_shot"]})
 
-    n_views_max = max(1, sum(1 for r in settings.rungs if r in RUNGS))
-    # Sized so every rung fits the budget, but never below what cross-validation needs.
-    dev_n = max(0, min(settings.dev_size, len(rows), max(2 * settings.cv_folds, settings.lm_call_budget // n_views_max)))
+    # Sized so every cheap rung fits the budget — each answers the dev rows once, and
+    # bootstrapping needs some calls of its own — but never below what cross-validation needs.
+    n_views_max = max(1, sum(1 for r in settings.rungs if r in DEFAULT_RUNGS))
+    reserve = BOOTSTRAP_TRIES_PER_DEMO * settings.max_bootstrapped_demos if "bootstrap" in settings.rungs else 0
+    per_rung = max(0, settings.lm_call_budget - reserve) // n_views_max
+    dev_n = max(0, min(settings.dev_size, len(rows), max(2 * settings.cv_folds, per_rung)))
     dev = stratified_sample(gold_all, dev_n, settings.seed)
     gold = [gold_all[i] for i in dev]
     report["dev_size"] = len(dev)

@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TQDM_DISABLE", "1")  # optimizers draw progress bars per batch: not in a results log
 
 DEFAULT_EVAL = ROOT / "tests" / "benchmarks" / "data" / "routing_eval.jsonl"
 TENANT = "demo"
