@@ -196,41 +196,73 @@ def _fit(kind: str, x: np.ndarray, y: list[str], labels: tuple[str, ...], n_view
     return {"kind": "bias", "labels": list(labels), "weights": weights.tolist(), "intercept": offsets.tolist()}
 
 
-def _apply(head: dict[str, Any], x: np.ndarray) -> tuple[list[str], list[float]]:
+def _scores(head: dict[str, Any], x: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """The head's scores over the full label set (a label a fold never saw scores -inf)."""
     z = x @ np.array(head["weights"]).T + np.array(head["intercept"])
-    z -= z.max(axis=1, keepdims=True)
+    full = np.full((len(x), len(labels)), -np.inf)
+    for j, label in enumerate(head["labels"]):
+        full[:, labels.index(label)] = z[:, j]
+    return full
+
+
+def _softmax(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = z / temperature
+    z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    return [head["labels"][int(i)] for i in p.argmax(axis=1)], [float(v) for v in p.max(axis=1)]
+    return p / p.sum(axis=1, keepdims=True)
 
 
-def head_cv(kind: str, views: list[DevAnswers], gold: list[str], labels: tuple[str, ...], settings: Settings) -> tuple[float, list[str | None], list[float]]:
+def fit_temperature(scores: np.ndarray, gold: list[int]) -> float:
+    """The temperature that makes out-of-fold probabilities honest (lowest log-loss): a small
+    model's summed log-probabilities are sharper than its accuracy."""
+    if len(gold) == 0:
+        return 1.0
+    best, best_loss = 1.0, math.inf
+    for temperature in np.exp(np.linspace(math.log(0.25), math.log(8.0), 41)):
+        p = _softmax(scores, float(temperature))[np.arange(len(gold)), gold]
+        loss = -float(np.mean(np.log(np.clip(p, 1e-9, 1.0))))
+        if loss < best_loss:
+            best, best_loss = float(temperature), loss
+    return round(best, 4)
+
+
+def head_cv(kind: str, views: list[DevAnswers], gold: list[str], labels: tuple[str, ...], settings: Settings) -> dict[str, Any]:
     """Cross-validated accuracy of a head over these views on the dev rows, with the
-    out-of-fold predictions and probabilities (for threshold tuning)."""
+    out-of-fold predictions and probabilities (for threshold tuning) and the temperature
+    that calibrates them."""
     usable = [i for i in range(len(gold)) if all(v.dists[i] is not None for v in views)]
     predicted: list[str | None] = [None] * len(gold)
     probability = [0.0] * len(gold)
+    result = {"accuracy": 0.0, "predicted": predicted, "probability": probability, "temperature": 1.0}
     if len(usable) < 2 * settings.cv_folds:
-        return 0.0, predicted, probability
+        return result
     x = _features(views, usable, labels)
     y = [gold[i] for i in usable]
+    scores = np.zeros((len(usable), len(labels)))
     for fold in _folds(len(usable), settings.cv_folds, settings.seed):
         rest = np.setdiff1d(np.arange(len(usable)), fold)
         if len({y[i] for i in rest}) < 2:
             continue
         head = _fit(kind, x[rest], [y[i] for i in rest], labels, len(views), settings.head_c)
-        for row, label, p in zip(fold, *_apply(head, x[fold])):
-            predicted[usable[row]] = label
-            probability[usable[row]] = p
-    accuracy = sum(1 for p, g in zip(predicted, gold) if p == g) / len(gold)
-    return accuracy, predicted, probability
+        scores[fold] = _scores(head, x[fold], labels)
+    scores = np.where(np.isfinite(scores), scores, -1e9)
+    temperature = fit_temperature(scores, [labels.index(label) for label in y])
+    probs = _softmax(scores, temperature)
+    for row, p in enumerate(probs):
+        predicted[usable[row]] = labels[int(p.argmax())]
+        probability[usable[row]] = float(p.max())
+    result["accuracy"] = sum(1 for p, g in zip(predicted, gold) if p == g) / len(gold)
+    result["temperature"] = temperature
+    return result
 
 
-def fit_head(kind: str, views: list[DevAnswers], gold: list[str], labels: tuple[str, ...], settings: Settings) -> dict[str, Any]:
+def fit_head(kind: str, views: list[DevAnswers], gold: list[str], labels: tuple[str, ...], settings: Settings,
+             temperature: float = 1.0) -> dict[str, Any]:
     usable = [i for i in range(len(gold)) if all(v.dists[i] is not None for v in views)]
     head = _fit(kind, _features(views, usable, labels), [gold[i] for i in usable], labels, len(views), settings.head_c)
     return {**head, "weights": np.round(np.array(head["weights"]), 6).tolist(),
-            "intercept": np.round(np.array(head["intercept"]), 6).tolist(), "fitted_on": len(usable)}
+            "intercept": np.round(np.array(head["intercept"]), 6).tolist(), "temperature": temperature,
+            "fitted_on": len(usable)}
 
 
 def argmax_answers(view: DevAnswers) -> tuple[list[str | None], list[float]]:
@@ -381,7 +413,8 @@ def compile_adaptive(spec: Any, rows: list[dict[str, Any]], settings: Settings, 
     else:
         final["views"] = chosen["views"]
         if chosen["head"]:
-            final["head"] = fit_head(chosen["head"], [views[r] for r in chosen["rungs"]], gold, labels, settings)
+            final["head"] = fit_head(chosen["head"], [views[r] for r in chosen["rungs"]], gold, labels, settings,
+                                     temperature=chosen["temperature"])
         dev_right = chosen["right"] / len(dev)
         final["fallback_confidence"] = round(dev_right, 4)
         report["chosen"] = {"candidate": best_name, "views": chosen["views"], "head": chosen["head"],
@@ -418,9 +451,10 @@ def _candidates_after(rung: str, views: dict[str, DevAnswers], gold: list[str], 
             right = sum(p == g for p, g in zip(predicted, gold))
             out[name] = {**common, "head": None, "right": right, "accuracy": round(right / len(gold), 4), "predicted": predicted}
         for kind in ("bias", "lr"):
-            accuracy, predicted, _ = head_cv(kind, [views[r] for r in rungs], gold, labels, settings)
-            right = sum(p == g for p, g in zip(predicted, gold))
-            out[f"{name}+{kind}"] = {**common, "head": kind, "right": right, "accuracy": round(accuracy, 4), "predicted": predicted}
+            cv = head_cv(kind, [views[r] for r in rungs], gold, labels, settings)
+            right = sum(p == g for p, g in zip(cv["predicted"], gold))
+            out[f"{name}+{kind}"] = {**common, "head": kind, "right": right, "accuracy": round(cv["accuracy"], 4),
+                                     "predicted": cv["predicted"], "temperature": cv["temperature"]}
     return out
 
 

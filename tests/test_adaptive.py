@@ -295,3 +295,17 @@ def test_a_costly_rung_runs_only_when_the_budget_pays_for_it():
     simba = next(r for r in outcome.report["rungs"] if r["rung"] == "simba")
     assert "SIMBA needs ~" in simba["skipped"] and lm.calls <= 120
     assert not outcome.program.predict.demos  # the zero-shot predictor is left as it was
+
+
+def test_temperature_softens_overconfident_scores():
+    import numpy as np
+
+    from pipeline.adaptive import fit_temperature
+
+    rng = np.random.RandomState(0)
+    gold = list(rng.randint(0, 3, size=200))
+    # a sharp score for one label, right only half the time: honest probabilities are ~0.5
+    predicted = [g if rng.rand() < 0.5 else (g + 1) % 3 for g in gold]
+    scores = np.array([[8.0 if j == p else 0.0 for j in range(3)] for p in predicted])
+    assert fit_temperature(scores, gold) > 4.0
+    assert fit_temperature(np.array([[8.0 if j == g else 0.0 for j in range(3)] for g in gold]), gold) <= 1.0

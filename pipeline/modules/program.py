@@ -140,7 +140,8 @@ class ChoiceProgram(dspy.Module):
         """The learned head: a multinomial logistic regression over the views' log-probabilities."""
         head = self.learned["head"]  # pipeline.adaptive fits it: bias offsets or a logistic regression
         features = [math.log(max(FLOOR, d.get(label, 0.0))) for d in distributions for label in self.labels]
-        scores = [b + sum(w * x for w, x in zip(row, features)) for row, b in zip(head["weights"], head["intercept"])]
+        temperature = float(head.get("temperature", 1.0))  # fitted on dev so the probability is honest
+        scores = [(b + sum(w * x for w, x in zip(row, features))) / temperature for row, b in zip(head["weights"], head["intercept"])]
         top = max(scores)
         exp = [math.exp(v - top) for v in scores]
         total = sum(exp)
