@@ -31,7 +31,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -550,5 +549,3 @@ class KubeAPIServer:
 def serve(**kwargs: Any) -> KubeAPIServer:
     return KubeAPIServer(**kwargs).start()
 
-
-Script = Callable[[dict[str, Any], KubeAPIServer], list[Step]]
