@@ -1,12 +1,8 @@
 """`cogniverse-optimize`: one subcommand per stage. A thin layer: parse, call the stage's
 `run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
 
-Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
-or configuration (out-of-range numbers, unreadable files, a corrupted stored object such as a
-program.json; the message names it), 3 Phoenix unreachable (or not answering as Phoenix), 4 LM unreachable,
-5 object store unreachable, 6 conflict (a concurrent promotion won: `gate` commits and prints
-its "conflict" result, then exits 6; or an immutable object exists), 7 not found, 8 the
-search backend (Vespa) unreachable.
+Exit codes are the error classes' (pipeline.errors): `--help` lists them from there.
+The run commands (submit, get, list, watch, outputs, logs) live in pipeline.runs.cli.
 """
 
 from __future__ import annotations
@@ -140,7 +136,34 @@ def _common(parser: argparse.ArgumentParser, *, run: bool = True) -> None:
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", required=True, help="module target: routing, or modality-<video|image|audio|document|text>")
+    from pipeline.modules import all_targets  # the registry: light, no DSPy
+
+    parser.add_argument("--target", required=True, choices=all_targets(), metavar="TARGET",
+                        help=f"module target: {', '.join(all_targets())}")
+
+
+def _optimizer_choices(*, adaptive: bool = False) -> list[str]:
+    from pipeline.optimizers import ADAPTIVE, AUTO, OPTIMIZERS
+
+    return [AUTO, *((ADAPTIVE,) if adaptive else ()), *OPTIMIZERS]
+
+
+def _exit_codes_epilog() -> str:
+    """The exit codes, from the error classes (pipeline.errors): one source for this, the README
+    and the workflows' retry expression."""
+    from pipeline.errors import error_classes, exit_code_meanings
+
+    import textwrap
+
+    transient = {cls.exit_code for cls in error_classes() if cls.transient}
+    rows = [(0, 'ok (also "skipped: insufficient data")')]
+    rows += [(code, meaning + (" [transient: the workflows retry it]" if code in transient else ""))
+             for code, meaning in exit_code_meanings().items()]
+    rows.append((130, "interrupted"))
+    lines = ["exit codes:"]
+    for code, meaning in rows:
+        lines.append(textwrap.fill(meaning, width=92, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7))
+    return "\n".join(lines)
 
 
 def _attempt(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -185,7 +208,12 @@ def _bool(value: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cogniverse-optimize", description=__doc__.split("\n\n")[0])
+    from pipeline import __version__
+
+    epilog = _exit_codes_epilog()
+    parser = argparse.ArgumentParser(prog="cogniverse-optimize", description=__doc__.split("\n\n")[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit")
     parser.add_argument("--log-level", type=_log_level, default=os.environ.get("COGNIVERSE_LOG_LEVEL", "WARNING"),
                         help=f"{', '.join(LOG_LEVELS)} (default $COGNIVERSE_LOG_LEVEL, else WARNING)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -204,9 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="per module target: train or skip, and with which data strategy")
     _common(p)
     p.add_argument("--targets", default="all", help="comma-separated targets, a module name (all its targets), or 'all'")
-    p.add_argument("--use-synthetic-data", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--optimizer", type=_optimizer, default="auto",
+    p.add_argument("--use-synthetic-data", type=_bool, default=False, metavar="true|false",
+                   help="plan synthetic (or hybrid) data for targets short of real examples (default false)")
+    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false",
+                   help="train even below the data and annotation thresholds; recorded in the plan (default false)")
+    p.add_argument("--optimizer", type=_optimizer, default="auto", choices=_optimizer_choices(), metavar="OPTIMIZER",
                    help="the optimizer each fan-out item trains with: auto (by trainset size), BootstrapFewShot, SIMBA, MIPROv2 or GEPA")
     p.add_argument("--annotation-threshold", type=_count, default=0,
                    help="enough_annotations is false when this run's annotate wrote fewer LLM annotations (unless forced)")
@@ -218,10 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="compile one module target's DSPy program")
     _common(p)
     _target(p)
-    p.add_argument("--optimizer", type=_train_optimizer,
+    p.add_argument("--optimizer", type=_train_optimizer, choices=_optimizer_choices(adaptive=True), metavar="OPTIMIZER",
                    help="adaptive, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: training.strategy, adaptive unless configured)")
-    p.add_argument("--max-iterations", type=_positive_int, default=100)
-    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--max-iterations", type=_positive_int, default=100,
+                   help="the optimizer's iteration budget, >= 1 (README, \"Stages and the CLI\", says what each optimizer counts)")
+    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false",
+                   help="add the run's synthetic examples to the trainset (default false)")
     p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
     _attempt(p, "train the run's data again, with other inputs, under this attempt id (default 1)")
 
@@ -249,8 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
     _common(p)
-    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=30.0)
-    p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false")
+    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=30.0,
+                   help=f"delete runs older than this many days, (0, {MAX_RETENTION_DAYS:g}] (default 30)")
+    p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false",
+                   help="list what would be deleted without deleting it (default false)")
 
     p = sub.add_parser("predict", help="answer queries with the production program")
     _common(p, run=False)
@@ -270,18 +304,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="run the whole loop in this process (local runs)")
     _common(p, run=False)
-    p.add_argument("--run-id", help="default: batch-<UTC timestamp>")
-    p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all'")
-    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0)
-    p.add_argument("--min-confidence", type=_probability, default=0.7)
-    p.add_argument("--max-annotations", type=_count)
-    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--synthetic-count", type=_count, help="default: content.synthetic_count")
-    p.add_argument("--optimizer", type=_optimizer)
-    p.add_argument("--max-iterations", type=_positive_int, default=100)
-    p.add_argument("--improvement-threshold", type=_percent)
-    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
-    p.add_argument("--result-file", type=_output_file)
+    p.add_argument("--run-id", help="run id (default: batch-<UTC timestamp>)")
+    p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all' (default routing)")
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0, help=f"harvest window length, (0, {MAX_LOOKBACK_HOURS:g}] (default 24)")
+    p.add_argument("--min-confidence", type=_probability, default=0.7,
+                   help="trust unannotated decisions at or above this confidence, [0, 1] (default 0.7)")
+    p.add_argument("--max-annotations", type=_count, help="at most this many LLM annotations, lowest confidence first")
+    p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false", help="generate and train with synthetic examples (default false)")
+    p.add_argument("--synthetic-count", type=_count, help="synthetic examples per generator (default: content.synthetic_count)")
+    p.add_argument("--optimizer", type=_optimizer, choices=_optimizer_choices(), metavar="OPTIMIZER",
+                   help="auto, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default: training.strategy)")
+    p.add_argument("--max-iterations", type=_positive_int, default=100, help="the optimizer's iteration budget, >= 1 (default 100)")
+    p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
+    p.add_argument("--force-training", type=_bool, default=False, metavar="true|false",
+                   help="train even below the data and annotation thresholds (default false)")
+    p.add_argument("--result-file", type=_output_file, help="also write the batch's JSON result here")
+
+    from pipeline.runs.cli import register as register_run_commands  # light: no kubernetes import
+
+    register_run_commands(sub)
+    for command in sub.choices.values():  # the exit codes on every subcommand's --help too
+        command.epilog = epilog
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -483,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map fetch offline
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:  # the run commands print their own output and say their exit code
+            return int(handler(args))
         result = COMMANDS[args.command](args)
         _emit(result, args)
         # A result can be a failure that is still an answer (a gate's "conflict"): printed and

@@ -1,7 +1,8 @@
 """Typed errors: the one source of exit codes and of what a retry can fix.
 
-Each class says its exit code and whether it is `transient` (a dependency that may come back:
-retried with backoff). The CLI maps a class to its code in one place (pipeline.cli), and the
+Each class says its exit code, what the code means (`meaning`, on the class that introduces the
+code: the CLI's `--help` lists them from here) and whether it is `transient` (a dependency that
+may come back: retried with backoff). The CLI maps a class to its code in one place (pipeline.cli), and the
 Argo workflows' retry expression is generated from `transient_exit_codes()`
 (workflows.common.transient_retry). `is_lm_unreachable` is the one test every stage uses to
 tell "the LM is not there" (stop, exit 4) from "one unusable answer" (count it as wrong).
@@ -17,12 +18,15 @@ class PipelineError(Exception):
 
     exit_code = 1
     transient = False  # True: the same call may succeed later, so the step is retried
+    meaning = "unexpected error (a bug: the traceback is printed)"
 
 
 class ConfigError(PipelineError):
     """Bad input: arguments, configuration, tenant ids, malformed files."""
 
     exit_code = 2
+    meaning = ("bad input or configuration (arguments, files, a corrupted stored object, cluster credentials "
+               "or permissions): the message names the flag, file or object")
 
 
 class InvalidTenantError(ConfigError):
@@ -38,32 +42,52 @@ class ServiceUnavailableError(PipelineError):
 
 class PhoenixUnavailableError(ServiceUnavailableError):
     exit_code = 3
+    meaning = "Phoenix unreachable (or the endpoint answers but not as Phoenix's API)"
 
 
 class LMUnavailableError(ServiceUnavailableError):
     exit_code = 4
+    meaning = "LM unreachable"
 
 
 class StoreUnavailableError(ServiceUnavailableError):
     exit_code = 5
+    meaning = "object store unreachable"
 
 
 class BackendUnavailableError(ServiceUnavailableError):
     """The search backend (Vespa) synthetic data is sampled from."""
 
     exit_code = 8
+    meaning = "search backend (Vespa) unreachable"
+
+
+class ClusterUnavailableError(ServiceUnavailableError):
+    """The Kubernetes API server (the runs commands: submit, get, list, watch, outputs, logs)."""
+
+    exit_code = 9
+    meaning = "Kubernetes API server unreachable"
 
 
 class ConflictError(PipelineError):
     """A conditional write lost: somebody else changed the object first."""
 
     exit_code = 6
+    meaning = "conflict (a concurrent promotion won, or an object that must be new exists)"
 
 
 class NotFoundError(PipelineError):
     """An object, artifact version or production pointer that does not exist."""
 
     exit_code = 7
+    meaning = "not found (a stage output, version, production program, workflow, template, node or pod)"
+
+
+class WorkflowFailedError(PipelineError):
+    """A watched workflow ended Failed or Error: an answer about the run, not a fault of the tool."""
+
+    exit_code = 10
+    meaning = "the workflow ended Failed or Error (watch, submit --watch)"
 
 
 class AlreadyExistsError(ConflictError):
@@ -79,6 +103,18 @@ def error_classes() -> list[type[PipelineError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+def exit_code_meanings() -> dict[int, str]:
+    """Exit code → meaning, from the class that introduces each code (the one whose own body sets
+    both `exit_code` and `meaning`), sorted by code."""
+    found: dict[int, str] = {}
+    for cls in error_classes():
+        if "exit_code" in vars(cls) and "meaning" in vars(cls):
+            if cls.exit_code in found:
+                raise TypeError(f"exit code {cls.exit_code} has two meanings: {found[cls.exit_code]!r} and {cls.meaning!r}")
+            found[cls.exit_code] = cls.meaning
+    return dict(sorted(found.items()))
 
 
 def transient_exit_codes() -> tuple[int, ...]:

@@ -25,7 +25,7 @@ CHART_FILES = WORKFLOWS.parent / "charts" / "cogniverse-optimization" / "files"
 def test_every_unavailable_error_is_transient_and_nothing_else_is() -> None:
     for cls in errors.error_classes():
         assert cls.transient == issubclass(cls, errors.ServiceUnavailableError), cls
-    assert errors.transient_exit_codes() == (3, 4, 5, 8)
+    assert errors.transient_exit_codes() == (3, 4, 5, 8, 9)
 
 
 def test_an_exit_code_cannot_be_both_transient_and_permanent(monkeypatch: pytest.MonkeyPatch) -> None:

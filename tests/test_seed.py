@@ -203,3 +203,40 @@ def test_seed_cli(phoenix_url: str, seeded: Seeded) -> None:
     assert f"cogniverse-{seeded.tenant}: already has {seeded.summary.sent} routing spans" in again.stdout
     bad = subprocess.run([*command, "Not_A_Tenant"], cwd=root, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid tenant id" in bad.stderr
+
+
+# The harvested experiences of the demo tenant seeded for a fixed `now` (ids aside, which OTel
+# draws at random): measured with the seeder as it was before it wrote through the router API's
+# tracer. A benchmark depends on this traffic; any change to what the demo seeds shows up here.
+SEEDED_EXPERIENCES_SHA256 = "e2990cf9d78a59afbb341f404e440e565071699e54076cfae2bb25bf72cd44aa"
+
+
+def test_seeded_traffic_harvests_to_the_same_experiences(phoenix_url: str, tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    import pyarrow.parquet as pq
+
+    from pipeline.config import PipelineConfig, StorageConfig
+    from pipeline.stages import harvest
+    from pipeline.stages.base import StageContext
+    from pipeline.storage import open_store
+
+    now = datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    tenant = "digest"
+    config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))
+    config.phoenix.endpoint = phoenix_url
+    config.phoenix.project_pattern = f"seed-digest-{uuid.uuid4().hex[:8]}-{{tenant}}"  # a fresh project
+    seed_demo_tenant(phoenix_url, tenant, now=now, hours=48, project_pattern=config.phoenix.project_pattern)
+    ctx = StageContext(config=config, store=open_store(config.storage), tenant=tenant, run_id="r1")
+    result = harvest.run(ctx, harvest.HarvestInputs(lookback_hours=48, end_time=now))
+    assert (result.spans_read, result.experiences) == (385, 377)
+    assert result.malformed == {"missing routing.query": 4, "routing.confidence not in [0, 1]": 4}
+    assert result.labels_by_source == {"human": 19, "none": 220, "outcome": 138}
+    rows = pq.read_table(io.BytesIO(ctx.store.get(result.experiences_key))).to_pylist()
+    rows = sorted(({k: v for k, v in r.items() if k not in ("span_id", "trace_id")} for r in rows),
+                  key=lambda r: (r["timestamp"], r["query"]))
+    assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest() == SEEDED_EXPERIENCES_SHA256
+    # The decision spans carry the router API's exploration flag: the keyword router never explores.
+    spans = fetch_routing_spans(phoenix_url, config.phoenix.project_for(tenant), now - timedelta(hours=48), now)
+    assert {s.get("routing.explored") for s in spans} == {False}

@@ -40,6 +40,7 @@ from pipeline.argo.expressions import (
     substitute,
 )
 from pipeline.argo.graph import Graphs
+from pipeline.argo.heartbeat import Heartbeat
 from pipeline.argo.hooks import HookRunner, Hooks
 from pipeline.argo.loader import LoadedWorkflow, WorkflowLoadError
 from pipeline.argo.pods import Pods
@@ -100,6 +101,7 @@ class RunOptions(BaseModel):
     image_entrypoints: dict[str, list[str]] = {}  # image → its ENTRYPOINT, for templates without command
     resume_suspended: bool = False  # a suspend without duration resumes at once, as `argo resume` would
     kill_grace_s: float = 2.0  # SIGTERM → SIGKILL, like a pod's termination grace period
+    heartbeat_s: float = 15.0  # a "◷ running: …" line this often while pods run (0: none)
 
 
 class RunResult(BaseModel):
@@ -617,9 +619,10 @@ def run(options: RunOptions, echo: Callable[[str], None] | None = print) -> RunR
             done.set()
 
     threading.Thread(target=work, name=f"argo-{workflow.name}", daemon=True).start()
+    heartbeat = Heartbeat(status, say, options.heartbeat_s)
     try:
         while not done.wait(0.2):
-            pass
+            heartbeat.tick()
     except KeyboardInterrupt:
         say("stopping: running steps are terminated, the exit handler still runs (interrupt again to stop it too)")
         executor.request_stop()

@@ -40,6 +40,12 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def log_file_stem(label: str) -> str:
+    """A node's log file name without `.log`: its label (`WorkflowStatus.label`) made safe;
+    a second node with the same label gets `<stem>-<node id>`."""
+    return _UNSAFE_FILE_CHARS.sub("_", label.replace("/", "."))
+
+
 def fnv1a_32(text: str) -> int:
     value = 0x811C9DC5
     for byte in text.encode():
@@ -169,6 +175,8 @@ class WorkflowStatus:
                 node.finished_at = node.started_at
         if phase in FULFILLED:
             self._finished(node)
+        else:
+            self.write()  # a running node is visible to readers of the status (`watch --local`)
         return node
 
     def finish_node(self, node: Node, phase: str, message: str = "") -> Node:
@@ -207,7 +215,7 @@ class WorkflowStatus:
     def log_path(self, node: Node) -> Path:
         """`logs/<label>.log` (`/` → `.`), or `<label>-<id>.log` when two nodes share a label."""
         with self._lock:
-            stem = _UNSAFE_FILE_CHARS.sub("_", self.label(node).replace("/", ".")) or node.id
+            stem = log_file_stem(self.label(node)) or node.id
             if stem in self._log_names:
                 stem = f"{stem}-{node.id}"
             self._log_names.add(stem)

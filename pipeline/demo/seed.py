@@ -26,7 +26,6 @@ from pipeline.config import AGENTS
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.phoenix_io import (
     count_routing_spans,
-    send_routing_spans,
     wait_for_span_count,
     write_annotations,
 )
@@ -238,6 +237,31 @@ def _break_a_few(records: list[tuple[dict[str, Any], str]], rng: random.Random) 
             record["routing.confidence"] = rng.choice((1.35, -0.2, 7.0, 100.0))
 
 
+def trace_decisions(endpoint: str, project: str, records: list[dict[str, Any]], *, api_key: str | None = None) -> list[Any]:
+    """The simulated router's decisions as a router writes them: through the router API's tracer
+    (pipeline.router.tracer), backdated to when they happened — the decision's routing.*
+    attributes at its start, its outcome when known, the span ending after processing_time.
+    Malformed records stay malformed: the tracer records what it is given. Returns the spans
+    in record order, once Phoenix has acknowledged every batch."""
+    from pipeline.router.tracer import RoutingTracer
+
+    with RoutingTracer(endpoint, project, api_key=api_key, background=False) as tracer:
+        spans = []
+        for record in records:
+            span = tracer.start(
+                query=record.get("routing.query"), agent=record.get("routing.chosen_agent"),
+                confidence=record.get("routing.confidence"), modality=record.get("routing.modality"),
+                context=record.get("routing.context"), explored=False,  # the keyword router never explores
+                start_time=record["start_time"],
+            )
+            tracer.record_outcome(
+                span, search_quality=record.get("outcome.search_quality"), agent_success=record.get("outcome.agent_success"),
+                user_satisfaction=record.get("outcome.user_satisfaction"), processing_time=record.get("routing.processing_time"),
+            )
+            spans.append(span)
+    return spans
+
+
 def is_malformed(record: dict[str, Any]) -> bool:
     confidence = record.get("routing.confidence")
     return not record.get("routing.query") or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1
@@ -272,7 +296,7 @@ def seed_demo_tenant(
 
     simulated = simulate_routing(load_queries(), tenant, now, hours, seed)
     records = [record for record, _ in simulated]
-    sent = send_routing_spans(endpoint, project, records, api_key=api_key)
+    sent = trace_decisions(endpoint, project, records, api_key=api_key)
     # ~140 spans/s ingestion, plus headroom for a busy machine.
     wait_for_span_count(endpoint, project, len(records), timeout_s=60 + len(records) / 20, start=start, end=now, api_key=api_key)
 

@@ -1,0 +1,143 @@
+"""The run commands with --local, for real on one machine: `submit` starts the local Argo executor
+on the rendered YAML as a detached process; get/list/watch/outputs/logs read its status document
+and node logs while it runs and after."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "runs_fixtures"
+
+
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    state = tmp_path / "argo"
+
+    def run(*argv: str, workflows: Path = FIXTURES) -> int:
+        extra = ["--workflows", str(workflows)] if argv[0] == "submit" else []
+        return main([*argv, "--local", "--state-dir", str(state), *extra])
+
+    run.state = state  # type: ignore[attr-defined]
+    return run
+
+
+def test_submit_watch_outputs_locally(local, capsys):
+    assert local("submit", "--from", "workflowtemplate/tiny-optimization", "-p", "tenant-id=acme", "-o", "name") == 0
+    name = capsys.readouterr().out.strip()
+    assert name.startswith("tiny-optimization-") and len(name) == len("tiny-optimization-") + 5
+    manifest = yaml.safe_load((local.state / "submitted" / f"{name}.yaml").read_text())
+    assert manifest["spec"]["workflowTemplateRef"] == {"name": "tiny-optimization"}
+    assert manifest["metadata"]["labels"]["tenant-id"] == "acme"
+
+    assert local("watch", name) == 0
+    out = capsys.readouterr().out
+    assert f"{name} Running" in out  # seen while it ran, not only at the end
+    assert "✔ harvest (Pod harvest) Succeeded" in out and "✔ gate (Pod gate) Succeeded" in out
+    assert out.strip().splitlines()[-1].endswith(f"✔ {name} Succeeded 2/2")
+
+    assert local("outputs", name) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "improvements": {"routing": 7.5},
+        "deployed": True,
+        "report-location": f"file:///store/tenants/acme/runs/{name}/report/report.html",
+    }
+    assert local("get", "@latest") == 0
+    view = capsys.readouterr().out
+    assert f"Name:        {name}" in view and "Status:      Succeeded" in view and "  optimizer-type: routing" in view
+    assert local("logs", name) == 0
+    logs = capsys.readouterr().out
+    assert logs.index("harvesting acme") < logs.index("gating 42 experiences for routing")
+
+
+def test_a_cron_workflow_locally_failing_listing_and_logs(local, capsys):
+    assert local("submit", "--from", "cronwf/tiny-nightly", "-p", "fail=true", "--watch", "-o", "name") == 10
+    captured = capsys.readouterr()
+    name = captured.out.splitlines()[0]
+    assert name.startswith("tiny-nightly-") and "✖ harvest (Pod harvest) Failed" in captured.out
+    assert f"workflow {name} Failed" in captured.err
+    assert local("submit", "--from", "workflowtemplate/tiny-optimization", "-p", "tenant-id=acme", "--watch", "-o", "name") == 0
+    other = capsys.readouterr().out.splitlines()[0]
+
+    assert local("list", "-l", "workflows.argoproj.io/cron-workflow=tiny-nightly,schedule=nightly", "-o", "name") == 0
+    assert capsys.readouterr().out.split() == [name]
+    assert local("list", "--tenant", "acme", "-o", "name") == 0
+    assert capsys.readouterr().out.split() == [other]
+    assert local("list", "--phase", "Failed", "--phase", "Error", "-o", "name") == 0
+    assert capsys.readouterr().out.split() == [name]
+    assert local("list") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].startswith(other) and table[2].startswith(name) and "globex" in table[2]  # newest first
+    assert local("logs", name, "harvest") == 0
+    assert capsys.readouterr().out == "harvesting globex\nharvest failed on purpose\n"
+
+
+def test_the_real_maintenance_cron_workflow_runs_locally(local, tmp_path, capsys):
+    """`--from cronwf/scheduled-maintenance` from the repository's rendered YAML: the real
+    `cogniverse-optimize maintenance` step against a local store."""
+    configmap = tmp_path / "configmap"
+    configmap.mkdir()
+    (configmap / "config.yaml").write_text(yaml.safe_dump({"storage": {"url": f"file://{tmp_path / 'store'}"}}))
+    code = local("submit", "--from", "cronwf/scheduled-maintenance", "-p", "tenant-id=acme", "-p", "retention-days=7",
+                 "--configmap", f"cogniverse-optimization-config={configmap}", "--watch", "-o", "name", workflows=REPO / "workflows")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    name = out.splitlines()[0]
+    assert local("list", "-l", "workflow-type=optimization", "--tenant", "acme", "-o", "name") == 0
+    assert capsys.readouterr().out.split() == [name]  # the label the controller takes from workflowMetadata
+    assert local("logs", name) == 0
+    result = json.loads(capsys.readouterr().out.split("<==\n", 1)[1])
+    assert result["status"] == "ok" and result["retention_days"] == 7.0
+
+
+def test_local_errors(local, tmp_path, capsys):
+    assert local("get", "nothing-here") == 7
+    assert "no workflow nothing-here" in capsys.readouterr().err
+    assert local("submit", "--from", "workflowtemplate/nope") == 7
+    err = capsys.readouterr().err
+    assert "no WorkflowTemplate nope" in err and "WorkflowTemplate/tiny-optimization" in err  # it says what there is
+    assert local("submit", "--from", "workflowtemplate/tiny-optimization", "-p", "optimizer-type=everything") == 2
+    assert "must be one of routing, modality, all" in capsys.readouterr().err
+    assert local("watch", "@latest") == 7  # nothing ran yet
+
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(yaml.safe_dump({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "refused-"},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "resource": {"action": "create", "manifest": "{}"}}]},
+    }))
+    assert local("submit", str(refused)) == 2
+    assert "the local executor refused workflow refused-" in capsys.readouterr().err
+
+    assert local("submit", "--from", "workflowtemplate/tiny-optimization", "-o", "name", "--name", "fixed") == 0
+    capsys.readouterr()
+    assert local("watch", "fixed") == 0
+    capsys.readouterr()
+    assert local("submit", "--from", "workflowtemplate/tiny-optimization", "--name", "fixed") == 2
+    assert "already ran" in capsys.readouterr().err
+
+
+def test_watch_notices_an_executor_that_was_killed(local, tmp_path, capsys):
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(yaml.safe_dump({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "slow"},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "alpine", "command": ["sleep", "30"]}}]},
+    }))
+    assert local("submit", str(slow), "-o", "name") == 0
+    capsys.readouterr()
+    pid = int((local.state / "submitted" / "slow.pid").read_text())
+    os.killpg(os.getpgid(pid), signal.SIGKILL)  # the executor and its pod, as a crash would
+    started = time.monotonic()
+    assert local("watch", "slow") == 1
+    assert "the local executor of workflow slow is gone" in capsys.readouterr().err
+    assert time.monotonic() - started < 10
