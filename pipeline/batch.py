@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pipeline import contract
 from pipeline.modules import PER_MODALITY, all_targets, parse_target
 from pipeline.stages import annotate, evaluate, gate, harvest, plan, report, synthesize, train
 from pipeline.stages.base import StageContext
@@ -17,13 +18,13 @@ log = logging.getLogger(__name__)
 
 class BatchInputs(BaseModel):
     targets: str = "routing"
-    lookback_hours: float = 24.0
-    min_confidence: float = 0.7
+    lookback_hours: float = contract.LOOKBACK_HOURS
+    min_confidence: float = contract.MIN_CONFIDENCE
     max_annotations: int | None = None
     use_synthetic: bool = False
     synthetic_count: int | None = None  # None = content.synthetic_count
     optimizer: str | None = None
-    max_iterations: int = 100
+    max_iterations: int = contract.MAX_ITERATIONS
     improvement_threshold: float | None = None
     force_training: bool = False
 

@@ -20,13 +20,14 @@ import traceback
 from datetime import datetime
 from typing import Any, Callable
 
+from pipeline import contract
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("pipeline")
 
 
-MAX_LOOKBACK_HOURS = 8760.0  # one year: a longer window is a typo, and would overflow the clock
-MAX_RETENTION_DAYS = 36500.0  # a century: beyond it the cut-off date overflows
+MAX_LOOKBACK_HOURS = contract.MAX_LOOKBACK_HOURS
+MAX_RETENTION_DAYS = contract.MAX_RETENTION_DAYS
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -144,7 +145,7 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def _attempt(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--attempt", type=_attempt_id, default="1", help=help_text)
+    parser.add_argument("--attempt", type=_attempt_id, default=contract.DEFAULT_ATTEMPT, help=help_text)
 
 
 def _attempt_id(value: str) -> str:
@@ -192,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("harvest", help="Phoenix routing spans → experiences with rewards")
     _common(p)
-    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0, help=f"window length, (0, {MAX_LOOKBACK_HOURS:g}]")
-    p.add_argument("--min-confidence", type=_probability, default=0.7, help="trust unannotated decisions at or above this confidence, [0, 1]")
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=contract.LOOKBACK_HOURS, help=f"window length, (0, {MAX_LOOKBACK_HOURS:g}]")
+    p.add_argument("--min-confidence", type=_probability, default=contract.MIN_CONFIDENCE, help="trust unannotated decisions at or above this confidence, [0, 1]")
     p.add_argument("--end-time", type=_utc_time, help="window end (ISO 8601, UTC); default: the run's start")
 
     p = sub.add_parser("annotate", help="LLM annotations for low-confidence decisions, written back to Phoenix")
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
     p.add_argument("--optimizer", type=_optimizer, default="auto",
                    help="the optimizer each fan-out item trains with: auto (by trainset size), BootstrapFewShot, SIMBA, MIPROv2 or GEPA")
-    p.add_argument("--annotation-threshold", type=_count, default=0,
+    p.add_argument("--annotation-threshold", type=_count, default=contract.ANNOTATION_THRESHOLD,
                    help="enough_annotations is false when this run's annotate wrote fewer LLM annotations (unless forced)")
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--optimizer", type=_train_optimizer,
                    help="adaptive, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: training.strategy, adaptive unless configured)")
-    p.add_argument("--max-iterations", type=_positive_int, default=100)
+    p.add_argument("--max-iterations", type=_positive_int, default=contract.MAX_ITERATIONS)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
     p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
     _attempt(p, "train the run's data again, with other inputs, under this attempt id (default 1)")
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")
     _common(p)
     _target(p)
-    p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
+    p.add_argument("--improvement-threshold", type=_percent, help=f"percent, >= 0 (default {contract.IMPROVEMENT_THRESHOLD_PCT:g})")
     _attempt(p, "which train/evaluate attempt to gate (default 1)")
 
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
     _common(p)
-    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=30.0)
+    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=float(contract.RETENTION_DAYS))
     p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false")
 
     p = sub.add_parser("predict", help="answer queries with the production program")
@@ -272,13 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, run=False)
     p.add_argument("--run-id", help="default: batch-<UTC timestamp>")
     p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all'")
-    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0)
-    p.add_argument("--min-confidence", type=_probability, default=0.7)
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=contract.LOOKBACK_HOURS)
+    p.add_argument("--min-confidence", type=_probability, default=contract.MIN_CONFIDENCE)
     p.add_argument("--max-annotations", type=_count)
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false")
     p.add_argument("--synthetic-count", type=_count, help="default: content.synthetic_count")
     p.add_argument("--optimizer", type=_optimizer)
-    p.add_argument("--max-iterations", type=_positive_int, default=100)
+    p.add_argument("--max-iterations", type=_positive_int, default=contract.MAX_ITERATIONS)
     p.add_argument("--improvement-threshold", type=_percent)
     p.add_argument("--force-training", type=_bool, default=False, metavar="true|false")
     p.add_argument("--result-file", type=_output_file)

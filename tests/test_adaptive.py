@@ -16,7 +16,8 @@ import dspy
 import pytest
 
 from pipeline.adaptive import Settings, compile_adaptive, stratified_sample, tune_threshold
-from pipeline.config import AGENTS, PipelineConfig, StorageConfig
+from pipeline.config import PipelineConfig, StorageConfig
+from pipeline.domain import AGENTS
 from pipeline.labelprobs import label_distribution
 from pipeline.lm import CompactJSONAdapter, LMMeter
 from pipeline.metrics import paired_difference, wilson_interval

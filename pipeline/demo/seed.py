@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.config import AGENTS
+from pipeline.domain import AGENTS
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.phoenix_io import (
     count_routing_spans,

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from pipeline.config import MODALITIES
+from pipeline.domain import MODALITIES
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:

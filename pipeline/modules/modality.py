@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 
+from pipeline.domain import Modality
 from pipeline.modules import ModuleSpec
 from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match
 from pipeline.modules.program import ChoiceProgram
 
-Modality = Literal["video", "image", "audio", "document", "text"]
 
 
 class RouteByModality(dspy.Signature):

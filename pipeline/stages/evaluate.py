@@ -292,7 +292,7 @@ def _score(gold: list[str], rows: list[dict[str, Any]]) -> ProgramMetrics:
 
 def load_golden(path: Path, modality: str | None) -> list[dict[str, Any]]:
     """Golden set: JSON Lines of {query, expected_agent, modality?}; bad lines are errors."""
-    from pipeline.config import AGENTS, MODALITIES
+    from pipeline.domain import AGENTS, MODALITIES
 
     try:
         lines = path.read_text().splitlines()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from pipeline import contract
 from pipeline.errors import ConflictError, NotFoundError
 from pipeline.stages import evaluate
 from pipeline.stages.base import StageContext
@@ -32,7 +33,7 @@ STAGE = "gate"
 
 class GateInputs(BaseModel):
     target: str
-    attempt: str = "1"  # the train/evaluate attempt whose candidate is gated (train.DEFAULT_ATTEMPT)
+    attempt: str = contract.DEFAULT_ATTEMPT  # the train/evaluate attempt whose candidate is gated
     improvement_threshold: float | None = None  # percent; default from config
 
 

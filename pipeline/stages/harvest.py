@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from pipeline.config import AGENTS, MODALITIES
+from pipeline import contract
+from pipeline.domain import AGENTS, MODALITIES
 from pipeline.reward import compute_reward
 from pipeline.stages.base import StageContext
 
@@ -25,8 +26,8 @@ ANNOTATION_NAME = "routing_annotation"
 
 
 class HarvestInputs(BaseModel):
-    lookback_hours: float = 24.0
-    min_confidence: float = 0.7
+    lookback_hours: float = contract.LOOKBACK_HOURS
+    min_confidence: float = contract.MIN_CONFIDENCE
     end_time: datetime | None = None  # default: the run's start, fixed per run id
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from pipeline import contract
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.stages.base import StageContext
 
@@ -23,7 +24,7 @@ STALE_TEMP_S = 3600.0  # a temp file this old belongs to no live write
 
 
 class MaintenanceInputs(BaseModel):
-    retention_days: float = 30.0
+    retention_days: float = float(contract.RETENTION_DAYS)
     dry_run: bool = False
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pipeline.config import MODALITIES
+from pipeline.domain import MODALITIES
 from pipeline.datasets import labelled_data_hash, labelled_for_target
 from pipeline.errors import NotFoundError
 from pipeline.modules import parse_target

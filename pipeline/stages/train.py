@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from pipeline import contract
 from pipeline.datasets import data_hash, labelled_data_hash, labelled_for_target, split_for_training
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.layout import check_name
@@ -29,7 +30,7 @@ PROGRAM_FILE = "program.json"
 METADATA_FILE = "metadata.json"
 HELDOUT_FILE = "heldout.jsonl"
 TRAINSET_FILE = "trainset.jsonl"
-DEFAULT_ATTEMPT = "1"
+DEFAULT_ATTEMPT = contract.DEFAULT_ATTEMPT
 
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class TrainInputs(BaseModel):
     # pipeline.optimizers.OPTIMIZERS; None = `training.strategy`, whose `tiers` picks a DSPy
     # optimizer by trainset size.
     optimizer: str | None = None
-    max_iterations: int = 100
+    max_iterations: int = contract.MAX_ITERATIONS
     use_synthetic: bool = False
     strategy: str | None = None  # from plan; HYBRID caps synthetic examples at 1:1 with real ones
     attempt: str = DEFAULT_ATTEMPT  # another attempt id retrains the run's data with other inputs

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from pipeline.config import MODALITIES
+from pipeline.domain import MODALITIES
 from pipeline.content import ContentItem, ContentProfile
 from pipeline.errors import ConfigError
 from pipeline.synthetic import patterns as pt

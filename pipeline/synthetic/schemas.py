@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.modules.common import AgentName
+from pipeline.domain import AgentName, Modality
 
 Optimizer = Literal["modality", "cross_modal", "routing", "workflow"]
-Modality = Literal["video", "image", "audio", "document", "text"]
 # diverse = the backend's random sample as is; entity_rich = items with topics/entities first
 Strategy = Literal["diverse", "entity_rich"]
 SelectionMode = Literal["rules", "llm", "llm-fallback"]
