@@ -1,5 +1,6 @@
 """`cogniverse-optimize`: one subcommand per stage. A thin layer: parse, call the stage's
-`run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
+`run(ctx, inputs)`, print and write its result; typed errors become exit codes through
+pipeline.errors.run_main, as in every entry point.
 
 Exit codes: 0 ok (including "skipped: insufficient data"), 1 unexpected error, 2 bad input
 or configuration (out-of-range numbers, unreadable files, a corrupted stored object such as a
@@ -16,12 +17,11 @@ import logging
 import math
 import os
 import sys
-import traceback
 from datetime import datetime
 from typing import Any, Callable
 
 from pipeline import contract
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, run_main
 
 log = logging.getLogger("pipeline")
 
@@ -483,25 +483,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map fetch offline
-    try:
-        result = COMMANDS[args.command](args)
-        _emit(result, args)
-        # A result can be a failure that is still an answer (a gate's "conflict"): printed and
-        # written like any result, then its exit code.
-        failure = result.failure() if hasattr(result, "failure") else None
-        if failure is not None:
-            print(f"error: {failure}", file=sys.stderr)
-            return failure.exit_code
-        return 0
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug, not an operator error: show everything
-        traceback.print_exc()
-        return 1
+    return run_main(lambda: _execute(args))
+
+
+def _execute(args: argparse.Namespace) -> int:
+    result = COMMANDS[args.command](args)
+    _emit(result, args)
+    # A result can be a failure that is still an answer (a gate's "conflict"): printed and
+    # written like any result, then its exit code.
+    failure = result.failure() if hasattr(result, "failure") else None
+    if failure is not None:
+        raise failure
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import PipelineError
+from pipeline.errors import run_main
 
 DEMO_TENANT = "demo"
 # Sized for ≤ 10 minutes on 2 cores with the default 135M model (see README, "make run").
@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-iterations", type=int, default=1, help="optimizer budget (BootstrapFewShot: rounds)")
     parser.add_argument("--workflows", type=Path, default=REPO / "workflows", help="the rendered workflow YAML")
     args = parser.parse_args(argv)
+    return run_main(lambda: _demo(args))
 
+
+def _demo(args: argparse.Namespace) -> int:
     from pipeline.argo.executor import RunOptions
     from pipeline.argo.executor import run as run_workflow
     from pipeline.config import load_config
@@ -54,52 +57,48 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
-    try:
-        validate_tenant_id(args.tenant)
-        config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
-        config.storage.url = f"file://{workdir / 'store'}"
-        # The steps run `cogniverse-optimize` from PATH, as the image's entrypoint would be.
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
-        with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
-            config.phoenix.endpoint = phoenix.url
-            say(f"Phoenix ready at {phoenix.url}")
-            # 48 h of traffic, all of it in the run's lookback window: enough trusted labels for a
-            # held-out set the gate can decide on (≥ 60 routing examples).
-            seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=DEMO_HOURS)
-            if seeded.skipped:
-                say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
-            else:
-                say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
-                    f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
-            configmap = workdir / "configmap"
-            configmap.mkdir(parents=True, exist_ok=True)
-            (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-            say(f"LM {config.llm.primary.model}; store {config.storage.url}")
-            say(f"argo (local): submit {args.workflows / 'batch-optimization.yaml'}")
-            result = run_workflow(
-                RunOptions(
-                    files=[args.workflows / "batch-optimization.yaml"],
-                    templates=[args.workflows / "module-optimization.yaml"],
-                    parameters={
-                        "tenant-id": args.tenant,
-                        "optimizer-category": "routing",
-                        "optimizer-type": args.targets,
-                        "use-synthetic-data": "true" if args.use_synthetic else "false",
-                        "max-iterations": str(args.max_iterations),
-                        "lookback-hours": str(DEMO_HOURS),  # the whole seeded window
-                    },
-                    configmaps={CONFIGMAP: configmap},
-                    artifact_root=workdir / "store",
-                    state_dir=workdir / "argo",
-                ),
-                # a Retry node repeats its Pod's line: show the pods only
-                echo=lambda line: None if " (Retry " in line else say(f"  {line}"),
-            )
-        say("Phoenix stopped")
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    validate_tenant_id(args.tenant)
+    config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
+    config.storage.url = f"file://{workdir / 'store'}"
+    # The steps run `cogniverse-optimize` from PATH, as the image's entrypoint would be.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
+    with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
+        config.phoenix.endpoint = phoenix.url
+        say(f"Phoenix ready at {phoenix.url}")
+        # 48 h of traffic, all of it in the run's lookback window: enough trusted labels for a
+        # held-out set the gate can decide on (≥ 60 routing examples).
+        seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=DEMO_HOURS)
+        if seeded.skipped:
+            say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
+        else:
+            say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
+                f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
+        configmap = workdir / "configmap"
+        configmap.mkdir(parents=True, exist_ok=True)
+        (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        say(f"LM {config.llm.primary.model}; store {config.storage.url}")
+        say(f"argo (local): submit {args.workflows / 'batch-optimization.yaml'}")
+        result = run_workflow(
+            RunOptions(
+                files=[args.workflows / "batch-optimization.yaml"],
+                templates=[args.workflows / "module-optimization.yaml"],
+                parameters={
+                    "tenant-id": args.tenant,
+                    "optimizer-category": "routing",
+                    "optimizer-type": args.targets,
+                    "use-synthetic-data": "true" if args.use_synthetic else "false",
+                    "max-iterations": str(args.max_iterations),
+                    "lookback-hours": str(DEMO_HOURS),  # the whole seeded window
+                },
+                configmaps={CONFIGMAP: configmap},
+                artifact_root=workdir / "store",
+                state_dir=workdir / "argo",
+            ),
+            # a Retry node repeats its Pod's line: show the pods only
+            echo=lambda line: None if " (Retry " in line else say(f"  {line}"),
+        )
+    say("Phoenix stopped")
 
     print()
     print(f"Workflow {result.name} {result.phase} in {time.monotonic() - started:.0f}s{f': {result.message}' if result.message else ''}")
