@@ -35,6 +35,7 @@ from hera.workflows import models as m
 
 from pipeline import contract
 from pipeline.errors import transient_exit_codes
+from pipeline.layout import workflow_artifact_key
 from pipeline.optimizers import AUTO, OPTIMIZERS
 
 # What a template input carrying the optimizer may hold: Argo refuses anything else, so such a
@@ -248,7 +249,7 @@ def report_artifact(name: str, filename: str) -> S3Artifact:
     return S3Artifact(
         name=name,
         path=f"{OUTPUTS_DIR}/{filename}",
-        key=f"tenants/{TENANT}/runs/{RUN_ID}/artifacts/{filename}",
+        key=workflow_artifact_key(TENANT, RUN_ID, filename),
         archive=NoneArchiveStrategy(),
     )
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from pipeline import contract
 from pipeline.errors import ConfigError, NotFoundError
+from pipeline.layout import run_id_of, run_started_key, runs_prefix, tenant_prefix
 from pipeline.stages.base import StageContext
 
 STALE_TEMP_S = 3600.0  # a temp file this old belongs to no live write
@@ -47,11 +48,9 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
     if inputs.retention_days < 1:
         raise ConfigError("--retention-days must be at least 1")
     cutoff = datetime.now(timezone.utc) - timedelta(days=inputs.retention_days)
-    runs_root = f"tenants/{ctx.tenant}/runs/"
-    keys = ctx.store.list(runs_root)
     by_run: dict[str, list[str]] = {}
-    for key in keys:
-        by_run.setdefault(key[len(runs_root):].split("/", 1)[0], []).append(key)
+    for key in ctx.store.list(runs_prefix(ctx.tenant)):
+        by_run.setdefault(run_id_of(ctx.tenant, key), []).append(key)
 
     protected: set[str] = set()
     for target in all_targets():
@@ -71,7 +70,8 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
         doomed = [k for k in run_keys if not any(k.startswith(p) for p in protected)]
         kept += len(run_keys) - len(doomed)
         # the start record goes last: a maintenance run killed midway finds the run again
-        doomed.sort(key=lambda k: k.endswith("/run/started.json"))
+        start = run_started_key(ctx.tenant, run_id)
+        doomed.sort(key=lambda k: k == start)
         if not inputs.dry_run:
             for key in doomed:
                 ctx.store.delete(key)
@@ -93,15 +93,15 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
 
 def _started_at(ctx: StageContext, run_id: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(ctx.store.get_json(f"tenants/{ctx.tenant}/runs/{run_id}/run/started.json")["started_at"])
-    except (NotFoundError, KeyError, ValueError):
+        return datetime.fromisoformat(ctx.store.get_json(run_started_key(ctx.tenant, run_id))["started_at"])
+    except (NotFoundError, ConfigError, KeyError, ValueError):  # ConfigError: a folder no run id names
         return None
 
 
 def _compact_local(ctx: StageContext) -> int:
     """Temp files older than an hour under the tenant (local store only: S3 writes are atomic
     and leave nothing behind)."""
-    root = ctx.store.local_path(f"tenants/{ctx.tenant}")
+    root = ctx.store.local_path(tenant_prefix(ctx.tenant))
     if root is None or not root.is_dir():
         return 0
     removed = 0

@@ -10,9 +10,8 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 from pipeline.errors import AlreadyExistsError, ConfigError
+from pipeline.layout import run_record_key
 from pipeline.stages.base import StageContext
-
-RECORD_FILE = "record.json"
 
 
 class RecordInputs(BaseModel):
@@ -35,7 +34,7 @@ class RunRecord(BaseModel):
 def run(ctx: StageContext, inputs: RecordInputs) -> RunRecord:
     from pipeline.stages.report import collect
 
-    key = f"{ctx.run_prefix}/run/{RECORD_FILE}"
+    key = run_record_key(ctx.tenant, ctx.run_id)
     try:
         failures = json.loads(inputs.failures) if inputs.failures.strip() else []
     except json.JSONDecodeError as exc:
