@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
     from pipeline.config import load_config
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from pipeline.tenant import validate_tenant_id
 
@@ -300,7 +300,7 @@ def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
 
 def _emit(result: Any, args: argparse.Namespace) -> None:
     from pipeline.errors import ConfigError
-    from pipeline.stages.base import write_outputs_dir, write_result_file
+    from pipeline.outputs import write_outputs_dir, write_result_file
 
     print(result.model_dump_json(indent=2))
     try:

@@ -246,7 +246,7 @@ def test_train_stage_runs_adaptive_by_default_and_keys_attempts_on_inputs(tmp_pa
     import pipeline.lm
     from pipeline.errors import ConfigError
     from pipeline.stages import evaluate, train
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from tests.test_stages import QUERIES, commit_harvest
 

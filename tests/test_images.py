@@ -220,7 +220,7 @@ class LightImageOnly(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, LightImageOnly())
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 from pipeline.stages.evaluate import EvaluateResult
 from pipeline.storage import open_store
 

@@ -17,7 +17,7 @@ from pipeline.layout import planning_history_prefix as history_prefix
 from pipeline.planning.models import TrainingDecisionModel, TrainingStrategyModel
 from pipeline.planning.rules import rule_strategy
 from pipeline.stages import evaluate, gate, plan, train
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 from pipeline.storage import open_store
 from tests.test_stages import QUERIES, commit_harvest, dummy_lm  # noqa: F401  (dummy_lm is a fixture)
 

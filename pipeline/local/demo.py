@@ -17,10 +17,15 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from pipeline.errors import run_main
+
+if TYPE_CHECKING:
+    from pipeline.argo.executor import RunResult
+    from pipeline.config import PipelineConfig
 
 DEMO_TENANT = "demo"
 # Sized for ≤ 10 minutes on 2 cores with the default 135M model (see README, "make run").
@@ -102,36 +107,42 @@ def _demo(args: argparse.Namespace) -> int:
 
     print()
     print(f"Workflow {result.name} {result.phase} in {time.monotonic() - started:.0f}s{f': {result.message}' if result.message else ''}")
-    _print_outcome(workdir / "store", args.tenant, result, config.llm.primary.model)
+    _print_outcome(config, args.tenant, result)
     print(f"Status:    {result.status_file}   (the shape of `argo get {result.name} -o json`)")
     print(f"Logs:      {result.run_dir / 'logs'}")
     return 0 if result.phase == "Succeeded" else 1
 
 
-def _print_outcome(store_root: Path, tenant: str, result: object, model: str) -> None:
+def _print_outcome(config: PipelineConfig, tenant: str, result: RunResult) -> None:
+    """The run's gate decisions and evaluations, read from the store it wrote (the run id is the
+    workflow's name)."""
     import json
 
+    from pipeline.run import readers
+    from pipeline.run.context import StageContext
+    from pipeline.storage import open_store
+
+    ctx = StageContext(config=config, store=open_store(config.storage), tenant=tenant, run_id=result.name)
+    stages = readers.run_results(ctx)
     outputs = {p["name"]: p.get("value") for p in result.status.get("status", {}).get("outputs", {}).get("parameters", [])}
-    gates = sorted((store_root / "tenants" / tenant / "runs" / result.name / "gate").glob("*/result.json"))
-    for path in gates:
-        decided = json.loads(path.read_text())
+    for results in stages["targets"].values():
+        decided = results.get("gate")
+        if decided is None:
+            continue
         change = "—" if decided.get("improvement_pct") is None else f"{decided['improvement_pct']:+.1f}%"
         verdict = "PROMOTED" if decided["deployed"] else decided["decision"].upper()
         print(f"  {decided['target']:<16} improvement {change:>8}  gate: {verdict}")
-        evaluation = path.parents[2] / "evaluate" / path.parent.name / "result.json"
-        if evaluation.is_file():
-            _print_evaluation(json.loads(evaluation.read_text()))
+        if "evaluate" in results:
+            _print_evaluation(results["evaluate"])
         for reason in decided["reasons"]:
             print(f"      {reason}")
-    plan = store_root / "tenants" / tenant / "runs" / result.name / "plan" / "result.json"
-    if plan.is_file():
-        for decision in json.loads(plan.read_text())["decisions"]:
-            if not decision["train"]:
-                print(f"  {decision['target']:<16} not trained: {decision['reason']}")
+    for decision in (stages.get("plan") or {}).get("decisions", []):
+        if not decision["train"]:
+            print(f"  {decision['target']:<16} not trained: {decision['reason']}")
     if outputs.get("deployed") != "true":
-        print(f"  Nothing was promoted: no candidate beat production by enough on held-out data (LM {model}).")
+        print(f"  Nothing was promoted: no candidate beat production by enough on held-out data (LM {config.llm.primary.model}).")
     print(f"Outputs:   {json.dumps(outputs)}")
-    print(f"Artifacts: {store_root / 'tenants' / tenant / 'runs' / result.name}")
+    print(f"Artifacts: {ctx.store.local_path(ctx.run_prefix)}")
     location = outputs.get("report-location") or ""
     if location.startswith("file://"):
         print(f"Report:    {location[len('file://'):]}")

@@ -12,33 +12,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Literal
-
-from pydantic import BaseModel
-
-from pipeline import contract
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.layout import run_id_of, run_started_key, runs_prefix, tenant_prefix
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
+from pipeline.run.maintenance import MaintenanceInputs, MaintenanceResult
 
 STALE_TEMP_S = 3600.0  # a temp file this old belongs to no live write
-
-
-class MaintenanceInputs(BaseModel):
-    retention_days: float = float(contract.RETENTION_DAYS)
-    dry_run: bool = False
-
-
-class MaintenanceResult(BaseModel):
-    status: Literal["ok"]
-    dry_run: bool
-    retention_days: float
-    runs_scanned: int
-    runs_deleted: list[str]
-    runs_kept_unknown_age: list[str]
-    objects_deleted: int
-    objects_kept_for_production: int
-    temp_files_removed: int
 
 
 def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:

@@ -10,33 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, NotFoundError
+from pipeline.jsonlines import parse_jsonl
 from pipeline.modules import load_module, parse_target
+from pipeline.run.predict import PredictInputs, PredictResult
+from pipeline.run.train import load_program
 from pipeline.storage import ObjectStore
-
-
-class PredictInputs(BaseModel):
-    tenant: str
-    target: str
-    input_path: str
-    output_path: str
-    version: str = "production"  # production | unoptimized | a history sequence number
-
-
-class PredictResult(BaseModel):
-    target: str
-    program: str
-    answered: int
-    failed: int
-    output_path: str
 
 
 def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> PredictResult:
     from pipeline import promotion
-    from pipeline.stages.train import load_program
 
     module_name, modality = parse_target(inputs.target)
     spec = load_module(module_name)
@@ -94,17 +78,11 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
 
 def _read_queries(path: Path, modality: str | None) -> list[dict]:
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except FileNotFoundError as exc:
         raise ConfigError(f"input file not found: {path}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
+    for number, row in parse_jsonl(text, str(path)):
         if not isinstance(row, dict) or not isinstance(row.get("query"), str):
             raise ConfigError(f"{path}, line {number}: needs a string 'query'")
         if modality is not None:

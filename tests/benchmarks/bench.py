@@ -52,7 +52,7 @@ def bench_harvest(spans: int) -> dict[str, float]:
     from pipeline.config import PipelineConfig, StorageConfig
     from pipeline.local.phoenix_server import LocalPhoenix
     from pipeline.stages import harvest
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
 
     with tempfile.TemporaryDirectory() as tmp, LocalPhoenix(working_dir=Path(tmp) / "phoenix") as phoenix:
