@@ -3,7 +3,7 @@ content into examples of its module's schema.
 
 A generator decides which schemas suit it (its selection rule), pairs content with an intent
 (its jobs), and labels each job by the module's rules; the LM only writes the wording of the
-query (pipeline.synthesis). `trained` generators feed modules this project trains (routing,
+query (pipeline.synthetic.programs). `trained` generators feed modules this project trains (routing,
 modality); the others store examples for future modules.
 """
 
@@ -89,7 +89,7 @@ class Generator(ABC):
         """The module-schema example for a job whose query the LM wrote."""
 
     def program(self) -> Any:
-        from pipeline.synthesis import QueryGenerator
+        from pipeline.synthetic.programs import QueryGenerator
 
         return QueryGenerator()
 
@@ -183,7 +183,7 @@ class CrossModalGenerator(Generator):
         return jobs
 
     def program(self) -> Any:
-        from pipeline.synthesis import CrossModalQueryGenerator
+        from pipeline.synthetic.programs import CrossModalQueryGenerator
 
         return CrossModalQueryGenerator()
 
@@ -214,7 +214,7 @@ class WorkflowGenerator(PerItemGenerator):
                    {"follow_up": follow_up, "agent_sequence": pt.workflow_agents(follow_up, profile)})
 
     def program(self) -> Any:
-        from pipeline.synthesis import WorkflowQueryGenerator
+        from pipeline.synthetic.programs import WorkflowQueryGenerator
 
         return WorkflowQueryGenerator()
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 STAGE_IMPORTS = {
     "harvest": "pipeline.stages.harvest, pipeline.phoenix_io",
     "annotate": "pipeline.stages.annotate, pipeline.phoenix_io, pipeline.lm, pipeline.annotator",
-    "synthesize": "pipeline.stages.synthesize, pipeline.lm, pipeline.synthesis",
+    "synthesize": "pipeline.stages.synthesize, pipeline.lm, pipeline.synthetic.programs",
     "train": "pipeline.stages.train, pipeline.lm, pipeline.optimizers, pipeline.modules.routing",
     "evaluate": "pipeline.stages.evaluate, pipeline.lm, pipeline.modules.routing, pipeline.promotion",
     "gate": "pipeline.stages.gate, pipeline.promotion",
