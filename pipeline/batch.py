@@ -10,7 +10,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from pipeline import contract
-from pipeline.modules import PER_MODALITY, all_targets, parse_target
+from pipeline.modules import all_targets, is_per_modality, parse_target
 from pipeline.run.annotate import AnnotateInputs, AnnotateResult
 from pipeline.run.context import StageContext
 from pipeline.run.evaluate import EvaluateInputs
@@ -62,7 +62,7 @@ def resolve_targets(spec: str) -> list[str]:
             continue
         if part == "all":
             targets.extend(all_targets())
-        elif part in PER_MODALITY:
+        elif is_per_modality(part):
             targets.extend(t for t in all_targets() if t.startswith(f"{part}-"))
         else:
             parse_target(part)  # fail on a bad name before any work

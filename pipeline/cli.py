@@ -141,7 +141,11 @@ def _common(parser: argparse.ArgumentParser, *, run: bool = True) -> None:
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", required=True, help="module target: routing, or modality-<video|image|audio|document|text>")
+    from pipeline.domain import MODALITIES
+    from pipeline.modules import facts, module_names  # the registry reads sources: no DSPy
+
+    targets = [f"{name}-<{'|'.join(MODALITIES)}>" if facts(name).per_modality else name for name in module_names()]
+    parser.add_argument("--target", required=True, help=f"module target: {', '.join(targets)}")
 
 
 def _attempt(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.tenant import validate_tenant_id
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+_TARGET = re.compile(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")  # module names may hold `_` (cross_modal)
 _FILE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 RUN_FOLDER = "run"  # beside the stages' folders: what belongs to the run itself
@@ -56,6 +57,13 @@ OUTCOME_SUFFIX = ".outcome.json"
 def check_name(kind: str, value: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ConfigError(f"invalid {kind} {value!r}: use 1-63 lowercase letters, digits, '.' or '-'")
+    return value
+
+
+def check_target(kind: str, value: str) -> str:
+    """A module target, or a folder named after one (`cross_modal`, `modality-video.2`)."""
+    if not isinstance(value, str) or not _TARGET.fullmatch(value):
+        raise ConfigError(f"invalid {kind} {value!r}: use 1-63 lowercase letters, digits, '_', '.' or '-'")
     return value
 
 
@@ -111,7 +119,7 @@ def stage_prefix(tenant: str, run_id: str, stage: str, part: str | None = None) 
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}")
     prefix = f"{run_prefix(tenant, run_id)}/{stage}"
-    return f"{prefix}/{check_name('part', part)}" if part else prefix
+    return f"{prefix}/{check_target('part', part)}" if part else prefix
 
 
 def result_key(tenant: str, run_id: str, stage: str, part: str | None = None) -> str:
@@ -135,7 +143,7 @@ def artifact_key(artifact_prefix: str, name: str) -> str:
 # --------------------------------------------------------------------------------- modules
 def module_prefix(tenant: str, target: str) -> str:
     """A trained target is a module (`routing`) or a module per modality (`modality-video`)."""
-    return f"{tenant_prefix(tenant)}/modules/{check_name('module target', target)}"
+    return f"{tenant_prefix(tenant)}/modules/{check_target('module target', target)}"
 
 
 def production_key(tenant: str, target: str) -> str:
@@ -162,11 +170,11 @@ def planning_history_prefix(tenant: str, run_id: str | None = None) -> str:
 
 
 def decision_key(tenant: str, run_id: str, target: str) -> str:
-    return f"{planning_history_prefix(tenant, run_id)}/{check_name('module target', target)}{DECISION_SUFFIX}"
+    return f"{planning_history_prefix(tenant, run_id)}/{check_target('module target', target)}{DECISION_SUFFIX}"
 
 
 def outcome_key(tenant: str, run_id: str, target: str) -> str:
-    return f"{planning_history_prefix(tenant, run_id)}/{check_name('module target', target)}{OUTCOME_SUFFIX}"
+    return f"{planning_history_prefix(tenant, run_id)}/{check_target('module target', target)}{OUTCOME_SUFFIX}"
 
 
 def models_prefix(tenant: str, kind: str) -> str:

@@ -32,6 +32,7 @@ from pipeline.layout import (
     PROGRAM_FILE,
     artifact_key,
     check_name,
+    check_target,
     history_key,
     production_history_prefix,
     production_key,
@@ -113,7 +114,7 @@ def promote(
     ConflictError if production is not `expected` or changed during the swap, NotFoundError
     if the artifact has no program.json."""
     validate_tenant_id(tenant)
-    check_name("module target", target)
+    check_target("module target", target)
     check_name("run id", run_id)
     prefix = _check_artifact_prefix(tenant, artifact_prefix)
     if not store.exists(artifact_key(prefix, PROGRAM_FILE)):
@@ -138,7 +139,7 @@ def rollback(store: ObjectStore, tenant: str, target: str, *, to_sequence: int |
     """Restore the record production replaced last (or history record `to_sequence`) as a NEW
     sequence. Raises NotFoundError when there is nothing to roll back to."""
     validate_tenant_id(tenant)
-    check_name("module target", target)
+    check_target("module target", target)
     now = _read_production(store, tenant, target)
     if now.record is None:
         raise NotFoundError(f"nothing in production for {tenant}/{target}: nothing to roll back")

@@ -34,6 +34,7 @@ def build_example(record: dict[str, Any]) -> dspy.Example:
 
 SPEC = ModuleSpec(
     name="modality",
+    per_modality=True,
     program_factory=ModalityRoutingModule,
     metric=agent_match,
     build_example=build_example,

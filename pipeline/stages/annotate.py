@@ -91,12 +91,12 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dic
     candidate); only a trusted annotator then annotates the candidates (an untrusted one's labels
     would be thrown away: no LM calls for them). A reply that cannot be parsed is counted, not
     fatal. Verification answers are cached in the store (with `ctx`), so re-runs pay once."""
-    from pipeline.annotator import RoutingAnnotator
     from pipeline.lm import check_lm, lm_context
     from pipeline.metrics import wilson_interval
+    from pipeline.modules import annotator as annotator_module
     from pipeline.prediction_cache import PredictionCache
 
-    annotator = RoutingAnnotator()
+    annotator = annotator_module.program()
     annotations, failed = [], 0
     with lm_context(spec) as lm:
         check_lm(lm)
@@ -132,9 +132,10 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dic
 
 def _annotate_one(annotator: Any, experience: dict[str, Any]) -> Any:
     from pipeline.errors import is_lm_unreachable
+    from pipeline.modules.annotator import inputs_of
 
     try:
-        return annotator(experience=experience)
+        return annotator(**inputs_of(experience))
     except Exception as exc:  # DSPy raises plain exceptions for unparseable replies
         if is_lm_unreachable(exc):
             raise

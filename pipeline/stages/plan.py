@@ -26,10 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from pipeline import promotion
-from pipeline.datasets import labelled_data_hash, labelled_for_target
+from pipeline.datasets import labelled_data_hash
 from pipeline.domain import MODALITIES
 from pipeline.layout import HELDOUT_FILE, METADATA_FILE, TRAINSET_FILE
-from pipeline.modules import parse_target
+from pipeline.modules import facts, parse_target
 from pipeline.optimizers import optimizer_choice
 from pipeline.planning import history, planner
 from pipeline.planning.context import build_context, normalise
@@ -64,12 +64,15 @@ def _plan(ctx: StageContext, inputs: PlanInputs, out: StageOutput) -> PlanResult
     models = planner.prepare_models(ctx.store, ctx.tenant, earlier, cfg)
     now = ctx.run_started_at()
     malformed_rate = _malformed_rate(ctx)
-    synthetic = _synthetic_counts(ctx, inputs)
+    synthetic: dict[str | None, dict[str | None, int]] = {}  # generator file → counts per modality
 
     decisions = []
     for target in inputs.targets:
-        _, modality = parse_target(target)
-        rows = labelled_for_target(experiences, modality)
+        name, modality = parse_target(target)
+        module = facts(name)
+        rows = module.labelled(experiences, modality)
+        if module.synthetic not in synthetic:
+            synthetic[module.synthetic] = _synthetic_counts(ctx, inputs, module.synthetic)
         pointer = promotion.current(ctx.store, ctx.tenant, target)
         metadata = _artifact_metadata(ctx, pointer)
         context = build_context(
@@ -81,10 +84,12 @@ def _plan(ctx: StageContext, inputs: PlanInputs, out: StageOutput) -> PlanResult
             production_score=(pointer.metrics.get("candidate") if pointer is not None else None),
             last_trained_at=_last_trained(pointer, earlier, target),
             now=now,
-            synthetic_count=synthetic.get(modality, 0),
+            synthetic_count=synthetic[module.synthetic].get(modality, 0),
             never_trained_days=cfg.never_trained_days,
         )
-        trained_on = (metadata.get("data_hashes") or {}).get("real_labelled") if metadata else None
+        # "nothing would change" compares the real labelled data; a module without any is
+        # retrained on fresh synthetic data instead.
+        trained_on = (metadata.get("data_hashes") or {}).get("real_labelled") if metadata and module.real_data else None
         decision = decide(target, rows, trained_on, inputs.use_synthetic_data, inputs.force_training,
                           features=context.features(), models=models, explore_key=f"{ctx.tenant}/{ctx.run_id}/{target}")
         decision.context = context.model_dump()
@@ -135,11 +140,12 @@ def _malformed_rate(ctx: StageContext) -> float:
     return sum(done.malformed.values()) / spans if spans else 0.0
 
 
-def _synthetic_counts(ctx: StageContext, inputs: PlanInputs) -> dict[str | None, int]:
-    """Synthetic examples per modality (None = all): this run's if synthesize already ran, else
-    the run's budget spread evenly over the modalities when synthetic data is on."""
+def _synthetic_counts(ctx: StageContext, inputs: PlanInputs, generator: str | None) -> dict[str | None, int]:
+    """Synthetic examples per modality (None = all) of a module's examples file (`generator`,
+    pipeline.run.readers.synthetic): this run's if synthesize already ran, else the run's
+    budget spread evenly over the modalities when synthetic data is on."""
     if synthesized_files(ctx) is not None:
-        rows = readers.synthetic(ctx, None)  # what train would read
+        rows = readers.synthetic(ctx, None, generator)  # what train would read
         counts: dict[str | None, int] = {m: sum(1 for r in rows if r.get("modality") == m) for m in MODALITIES}
         counts[None] = len(rows)
         return counts

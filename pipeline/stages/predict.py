@@ -58,9 +58,7 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
             for row in rows:
                 args = {field: row.get(field, "") for field in spec.input_fields}
                 try:
-                    pred = program(**args)
-                    answer = {"recommended_agent": getattr(pred, spec.label_field), "confidence": pred.confidence,
-                              "reasoning": getattr(pred, "reasoning", None), "tier": getattr(pred, "tier", None)}
+                    answer = spec.answer(program(**args))
                     answered += 1
                 except Exception as exc:  # one unparseable reply must not lose the other answers
                     from pipeline.errors import is_lm_unreachable

@@ -4,7 +4,8 @@ The generators of `content.generators` (pipeline.synthetic) run against the cont
 `content.source` (bundled corpus, a JSON Lines file, or Vespa). When the run's plan is
 committed, it narrows the work: a trained module's generator runs only if the plan trains that
 module with synthetic data, and the `modality` generator samples only the modalities the plan
-wants. Each example's label follows from the content it was generated from (its schema, or the
+wants; a module trained from its own generator's file (cross_modal) gets that generator when
+the plan trains it with synthetic data. Each example's label follows from the content it was generated from (its schema, or the
 summarize/report intent), so the LM only writes the wording. Examples are deduplicated against
 real traffic and each other and carry provenance; they are never used as evaluation data.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from pipeline.content import open_content_source
 from pipeline.layout import EXAMPLES_FILE, generator_examples_file
-from pipeline.modules import parse_target
+from pipeline.modules import facts, parse_target
 from pipeline.run.commit import committed_stage
 from pipeline.run.context import StageContext, StageOutput, read_parquet
 from pipeline.run.harvest import harvested
@@ -39,8 +40,10 @@ def run(ctx: StageContext, inputs: SynthesizeInputs, out: StageOutput) -> Synthe
     if inputs.count is None:
         inputs = inputs.model_copy(update={"count": content.synthetic_count})
     source = open_content_source(content)
-    configured = inputs.optimizers if inputs.optimizers is not None else content.generators
-    runs, not_run = generators_to_run(configured, None if inputs.optimizers is not None else _plan_wants(ctx))
+    wants = None if inputs.optimizers is not None else _plan_wants(ctx)
+    # A module with its own generator (pipeline.modules: `synthetic`) gets it when the plan trains it with synthetic data.
+    own = [facts(module).synthetic for module in wants or {} if facts(module).synthetic]
+    runs, not_run = generators_to_run([*(inputs.optimizers if inputs.optimizers is not None else content.generators), *own], wants)
     seen = {normalise(e["query"]) for e in _real_experiences(ctx) if e.get("query")}
     spec = ctx.config.llm.for_teacher()
 

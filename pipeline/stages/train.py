@@ -13,10 +13,10 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.datasets import data_hash, labelled_data_hash, labelled_for_target, split_for_training
+from pipeline.datasets import data_hash, labelled_data_hash
 from pipeline.errors import ConfigError
 from pipeline.layout import HELDOUT_FILE, METADATA_FILE, PROGRAM_FILE, TRAINSET_FILE
-from pipeline.modules import load_module, parse_target
+from pipeline.modules import facts, load_module, parse_target
 from pipeline.optimizers import ADAPTIVE
 from pipeline.run import readers
 from pipeline.run.commit import committed_stage
@@ -26,14 +26,21 @@ from pipeline.run.train import STAGE, TrainInputs, TrainResult, train_part
 log = logging.getLogger(__name__)
 
 
-def resolve_strategy(ctx: StageContext, inputs: TrainInputs) -> str | None:
-    """`adaptive`, a DSPy optimizer name (canonical spelling), or None (choose by size)."""
+def resolve_strategy(ctx: StageContext, inputs: TrainInputs, adaptive: bool = True) -> str | None:
+    """`adaptive`, a DSPy optimizer name (canonical spelling), or None (choose by size). A
+    module `adaptive` does not apply to (not a single-label choice) is compiled by size when
+    adaptive is only the configured default, and refused when it is asked for."""
     from pipeline.optimizers import OPTIMIZERS
 
-    wanted = inputs.optimizer if inputs.optimizer not in (None, "", "auto") else ctx.config.training.strategy
+    forced = inputs.optimizer not in (None, "", "auto")
+    wanted = inputs.optimizer if forced else ctx.config.training.strategy
     if wanted == "tiers":
         return None
     if wanted.lower() == ADAPTIVE:
+        if not adaptive:
+            if forced:
+                raise ConfigError(f"{inputs.target}: the adaptive strategy trains single-label modules only; use a DSPy optimizer")
+            return None
         return ADAPTIVE
     by_lower = {name.lower(): name for name in OPTIMIZERS}
     if wanted.lower() not in by_lower:
@@ -52,14 +59,14 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
     module_name, modality = parse_target(inputs.target)
     if inputs.max_iterations < 1:
         raise ConfigError("--max-iterations must be at least 1")
-    chosen = resolve_strategy(ctx, inputs)
+    module = facts(module_name)
+    chosen = resolve_strategy(ctx, inputs, module.adaptive)
 
     tcfg = ctx.config.training
     experiences = readers.experiences(ctx)
-    real_train, heldout = split_for_training(experiences, modality, tcfg.heldout_fraction, tcfg.seed)
-    synthetic = readers.synthetic(ctx, modality) if inputs.use_synthetic else []
-    if inputs.strategy == "HYBRID":
-        synthetic = synthetic[: len(real_train)]
+    synthetic = readers.synthetic(ctx, modality, module.synthetic) if inputs.use_synthetic else []
+    real_train, synthetic, heldout = module.datasets(experiences, synthetic, modality, tcfg.heldout_fraction, tcfg.seed,
+                                                     hybrid=inputs.strategy == "HYBRID")
     train_rows = real_train + synthetic
     if len(train_rows) < tcfg.min_train_examples or not heldout:
         return TrainResult(
@@ -145,7 +152,7 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
             "data_hashes": {
                 "train": data_hash(train_rows),
                 "heldout": data_hash(heldout),
-                "real_labelled": labelled_data_hash(labelled_for_target(experiences, modality)),
+                "real_labelled": labelled_data_hash(module.labelled(experiences, modality)),
             },
             "lm": lm_spec.model,
             "teacher_lm": ctx.config.llm.for_teacher().model,

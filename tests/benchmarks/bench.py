@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 # What each stage's CLI process imports before it does any work (its lazy imports included).
 STAGE_IMPORTS = {
     "harvest": "pipeline.stages.harvest, pipeline.phoenix_io",
-    "annotate": "pipeline.stages.annotate, pipeline.phoenix_io, pipeline.lm, pipeline.annotator",
+    "annotate": "pipeline.stages.annotate, pipeline.phoenix_io, pipeline.lm, pipeline.modules.annotator",
     "synthesize": "pipeline.stages.synthesize, pipeline.lm, pipeline.synthetic.programs",
     "train": "pipeline.stages.train, pipeline.lm, pipeline.optimizers, pipeline.modules.routing",
     "evaluate": "pipeline.stages.evaluate, pipeline.lm, pipeline.modules.routing, pipeline.promotion",
