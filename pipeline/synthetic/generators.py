@@ -3,8 +3,9 @@ content into examples of its module's schema.
 
 A generator decides which schemas suit it (its selection rule), pairs content with an intent
 (its jobs), and labels each job by the module's rules; the LM only writes the wording of the
-query (pipeline.synthetic.programs). `trained` generators feed modules this project trains (routing,
-modality); the others store examples for future modules.
+query (pipeline.synthetic.programs). `trained` generators write the shared examples.jsonl that
+routing and modality train on; the others write their own file, which a module may train on
+(cross_modal: pipeline.modules.cross_modal) or which waits for a future one (workflow).
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ class CrossModalGenerator(Generator):
     name = "cross_modal"
     schema = CrossModalExample
     trained = False
-    task = "recognise queries that need two modalities combined, and which modality leads"
+    task = "recognise queries that need two modalities combined, and which modality leads"  # module cross_modal
     items_per_job = 2
     min_modalities = 2
     rule = "schemas of at least two modalities, one per modality, so content can be paired across them"
@@ -198,6 +199,7 @@ class CrossModalGenerator(Generator):
             id=f"synthetic-cross_modal-{job.example_id}", query=query, provenance=provenance,
             primary_modality=pa.modality, secondary_modality=pb.modality, agent=job.labels["agent"],
             secondary_agent=job.labels["secondary_agent"], shared_topics=job.labels["shared_topics"],
+            modalities=sorted({pa.modality, pb.modality}), label=pa.modality,
         )
 
 

@@ -60,7 +60,8 @@ class ModalityExample(_Example):
 
 
 class CrossModalExample(_Example):
-    """A query that needs two modalities (kept for a future cross-modal module)."""
+    """module `cross_modal`: (query, the modalities detected) → fuse them?, which leads. Every
+    generated query needs both items' modalities, so `fuse` is always true here."""
 
     module: Literal["cross_modal"] = "cross_modal"
     primary_modality: Modality
@@ -68,6 +69,10 @@ class CrossModalExample(_Example):
     agent: AgentName  # searches the primary modality
     secondary_agent: AgentName
     shared_topics: list[str] = []
+    modalities: list[Modality] = []  # the two modalities, sorted: what a detector would report
+    fuse: bool = True
+    label: Modality  # what the module is scored on: the primary modality
+    label_source: Literal["synthetic"] = "synthetic"
 
 
 class WorkflowExample(_Example):

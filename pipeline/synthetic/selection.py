@@ -32,10 +32,10 @@ def generators_to_run(
 
 
 def by_agent(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Examples per labelled agent."""
+    """Examples per agent (a cross-modal row's label is a modality: its agent is `agent`)."""
     counts: dict[str, int] = {}
     for row in rows:
-        agent = row.get("label") or row.get("agent")
+        agent = row.get("agent") or row.get("label")
         if agent:
             counts[agent] = counts.get(agent, 0) + 1
     return dict(sorted(counts.items()))
