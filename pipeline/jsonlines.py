@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+
+
+def read_jsonl_file(path: Path, what: str) -> list[tuple[int, Any]]:
+    """(line number, value) of a local JSON Lines file; `what` names it when it is missing."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} not found: {path}") from exc
+    return parse_jsonl(text, str(path))
 
 
 def parse_jsonl(text: str, where: str) -> list[tuple[int, Any]]:

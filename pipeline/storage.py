@@ -347,15 +347,25 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old or the new content, never a torn file, even after a crash: the
-    data is flushed to disk before the rename publishes it."""
+def _flushed_temp(path: Path, data: bytes) -> Path:
+    """A temp file beside `path` holding `data`, flushed to disk: what a publish starts from."""
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old or the new content, never a torn file, even after a crash: the
+    data is flushed to disk before the rename publishes it."""
+    tmp = _flushed_temp(path, data)
+    try:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -365,12 +375,8 @@ def _atomic_create(path: Path, data: bytes) -> bool:
     """Publish `data` at `path` only if nothing is there: a hard link of a flushed temp file is
     atomic and fails with EEXIST. Returns False where the filesystem has no hard links (the
     caller then creates under the lock); raises FileExistsError when the key exists."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    tmp = _flushed_temp(path, data)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)  # FileExistsError when the key exists: the caller's answer
         except FileExistsError:

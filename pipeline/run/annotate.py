@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel
 
-from pipeline.run.context import StageContext
+from pipeline.run.context import Outcome, StageContext
 
 STAGE = "annotate"
 
@@ -29,9 +27,7 @@ class Verification(BaseModel):
     reason: str
 
 
-class AnnotateResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
+class AnnotateResult(Outcome):
     candidates: int
     annotated: int  # LLM annotations used: written to Phoenix and labelling experiences (trusted annotator only)
     failed: int

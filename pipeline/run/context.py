@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +24,14 @@ from pipeline.storage import ObjectStore
 from pipeline.tenant import validate_tenant_id
 
 R = TypeVar("R", bound=BaseModel)
+
+
+class Outcome(BaseModel):
+    """How a stage that may find nothing to do ended: `skipped` says why in `reason`
+    ("insufficient data: ..."), and is exit 0 like `ok`."""
+
+    status: Literal["ok", "skipped"]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from pipeline.metrics import PairedDifference, PairedTest, ProgramMetrics
-from pipeline.run.context import StageContext
+from pipeline.run.context import Outcome, StageContext
 from pipeline.run.train import DEFAULT_ATTEMPT, part_name
 
 STAGE = "evaluate"
@@ -47,9 +47,7 @@ class TierSlice(BaseModel):
     classifier_accuracy: float | None = None  # the fast tier's own answers on the same examples
 
 
-class EvaluateResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
+class EvaluateResult(Outcome):
     target: str
     dataset: str  # "held-out" or the golden file
     n: int = 0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from pipeline import contract
-from pipeline.run.context import StageContext
+from pipeline.run.context import Outcome, StageContext
 
 STAGE = "harvest"
 ANNOTATION_NAME = "routing_annotation"  # the Phoenix annotation naming the correct agent (annotate writes it)
@@ -20,9 +20,7 @@ class HarvestInputs(BaseModel):
     end_time: datetime | None = None  # default: the run's start, fixed per run id
 
 
-class HarvestResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
+class HarvestResult(Outcome):
     project: str
     window_start: datetime
     window_end: datetime

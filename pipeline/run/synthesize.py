@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel
 
-from pipeline.run.context import StageContext
+from pipeline.run.context import Outcome, StageContext
 from pipeline.synthetic.schemas import Patterns, SelectionMode, Strategy
 
 STAGE = "synthesize"
@@ -37,9 +35,7 @@ class GeneratorSummary(BaseModel):
     seconds: float
 
 
-class SynthesizeResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
+class SynthesizeResult(Outcome):
     source: str
     requested: int
     content_sampled: int

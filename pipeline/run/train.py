@@ -4,7 +4,7 @@ the loader of a trained program from its artifact (what evaluate, predict and pr
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -12,7 +12,7 @@ from pipeline import contract
 from pipeline.errors import ConfigError
 from pipeline.layout import PROGRAM_FILE, artifact_key, check_name
 from pipeline.modules import load_module, parse_target
-from pipeline.run.context import StageContext
+from pipeline.run.context import Outcome, StageContext
 from pipeline.storage import ObjectStore
 
 STAGE = "train"
@@ -31,9 +31,7 @@ class TrainInputs(BaseModel):
     attempt: str = DEFAULT_ATTEMPT  # another attempt id retrains the run's data with other inputs
 
 
-class TrainResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
+class TrainResult(Outcome):
     target: str
     attempt: str = DEFAULT_ATTEMPT
     optimizer: str | None = None

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.datasets import data_hash
 from pipeline.domain import AGENTS, MODALITIES
 from pipeline.errors import ConfigError, NotFoundError
-from pipeline.jsonlines import parse_jsonl
+from pipeline.jsonlines import read_jsonl_file
 from pipeline.layout import EVALUATION_FILE
 from pipeline.metrics import (
     ProgramMetrics,
@@ -227,12 +227,8 @@ def _score(gold: list[str], rows: list[dict[str, Any]]) -> ProgramMetrics:
 
 def load_golden(path: Path, modality: str | None) -> list[dict[str, Any]]:
     """Golden set: JSON Lines of {query, expected_agent, modality?}; bad lines are errors."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"golden dataset not found: {path}") from exc
     rows = []
-    for number, raw in parse_jsonl(text, str(path)):
+    for number, raw in read_jsonl_file(path, "golden dataset"):
         if not isinstance(raw, dict) or not isinstance(raw.get("query"), str) or raw.get("expected_agent") not in AGENTS:
             raise ConfigError(f"{path}, line {number}: needs a string 'query' and an 'expected_agent' from the catalog")
         row_modality = raw.get("modality") or "text"

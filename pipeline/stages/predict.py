@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, NotFoundError
-from pipeline.jsonlines import parse_jsonl
+from pipeline.jsonlines import read_jsonl_file
 from pipeline.modules import load_module, parse_target
 from pipeline.run.predict import PredictInputs, PredictResult
 from pipeline.run.train import load_program
@@ -75,12 +75,8 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
 
 
 def _read_queries(path: Path, modality: str | None) -> list[dict]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"input file not found: {path}") from exc
     rows = []
-    for number, row in parse_jsonl(text, str(path)):
+    for number, row in read_jsonl_file(path, "input file"):
         if not isinstance(row, dict) or not isinstance(row.get("query"), str):
             raise ConfigError(f"{path}, line {number}: needs a string 'query'")
         if modality is not None:
