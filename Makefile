@@ -18,7 +18,7 @@ help:
 	@echo "make test   - the whole test suite (real Phoenix, real S3 server, real local LM)"
 	@echo "make bench  - benchmarks (harvest throughput, CLI start-up, make run wall time)"
 	@echo "make bench-quality [REFERENCE_LM=path.gguf] - routing quality on held-out queries, per LM x program (hours)"
-	@echo "make workflows - re-render the Argo YAML from the Hera sources (and the chart's copies)"
+	@echo "make workflows - re-render the Argo YAML from the Hera sources (workflows/ and the chart's files/)"
 	@echo "make images - build the step images (needs a Docker engine)"
 
 venv: $(VENV)/.installed $(PHOENIX_VENV)/.installed
@@ -59,13 +59,11 @@ bench: venv
 bench-quality: venv
 	$(PY) tests/benchmarks/quality.py --lm local:smollm2-135m $(if $(REFERENCE_LM),--lm gguf:$(REFERENCE_LM)) $(BENCH_ARGS)
 
-# Render the Argo objects from Hera, copy them into the chart (one source of truth),
-# regenerate the chart's values schema, and lint the result.
+# Render the Argo objects from Hera (into workflows/ and the chart's files/: one renderer, two
+# places the YAML is read from), regenerate the chart's values schema, and lint the result.
 workflows: venv
 	$(PY) -m workflows.render
-	rm -f charts/cogniverse-optimization/files/*.yaml
-	cp workflows/*.yaml charts/cogniverse-optimization/files/
-	$(PY) charts/values_schema.py
+	$(PY) -m workflows.values_schema
 	$(PY) -m pipeline.argo.cli lint workflows/*.yaml
 
 # The step images (images/README.md); needs Docker with BuildKit.

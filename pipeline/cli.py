@@ -1,5 +1,6 @@
 """`cogniverse-optimize`: one subcommand per stage. A thin layer: parse, call the stage's
-`run(ctx, inputs)`, print and write its result; typed errors map to exit codes here only.
+`run(ctx, inputs)`, print and write its result; typed errors become exit codes through
+pipeline.errors.run_main, as in every entry point.
 
 Exit codes are the error classes' (pipeline.errors): `--help` lists them from there.
 The run commands (submit, get, list, watch, outputs, logs) live in pipeline.runs.cli.
@@ -12,17 +13,17 @@ import logging
 import math
 import os
 import sys
-import traceback
 from datetime import datetime
 from typing import Any, Callable
 
-from pipeline.errors import PipelineError
+from pipeline import contract
+from pipeline.errors import PipelineError, run_main
 
 log = logging.getLogger("pipeline")
 
 
-MAX_LOOKBACK_HOURS = 8760.0  # one year: a longer window is a typo, and would overflow the clock
-MAX_RETENTION_DAYS = 36500.0  # a century: beyond it the cut-off date overflows
+MAX_LOOKBACK_HOURS = contract.MAX_LOOKBACK_HOURS
+MAX_RETENTION_DAYS = contract.MAX_RETENTION_DAYS
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -167,7 +168,7 @@ def _exit_codes_epilog() -> str:
 
 
 def _attempt(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--attempt", type=_attempt_id, default="1", help=help_text)
+    parser.add_argument("--attempt", type=_attempt_id, default=contract.DEFAULT_ATTEMPT, help=help_text)
 
 
 def _attempt_id(value: str) -> str:
@@ -220,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("harvest", help="Phoenix routing spans → experiences with rewards")
     _common(p)
-    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0, help=f"window length, (0, {MAX_LOOKBACK_HOURS:g}]")
-    p.add_argument("--min-confidence", type=_probability, default=0.7, help="trust unannotated decisions at or above this confidence, [0, 1]")
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=contract.LOOKBACK_HOURS, help=f"window length, (0, {MAX_LOOKBACK_HOURS:g}]")
+    p.add_argument("--min-confidence", type=_probability, default=contract.MIN_CONFIDENCE, help="trust unannotated decisions at or above this confidence, [0, 1]")
     p.add_argument("--end-time", type=_utc_time, help="window end (ISO 8601, UTC); default: the run's start")
 
     p = sub.add_parser("annotate", help="LLM annotations for low-confidence decisions, written back to Phoenix")
@@ -238,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train even below the data and annotation thresholds; recorded in the plan (default false)")
     p.add_argument("--optimizer", type=_optimizer, default="auto", choices=_optimizer_choices(), metavar="OPTIMIZER",
                    help="the optimizer each fan-out item trains with: auto (by trainset size), BootstrapFewShot, SIMBA, MIPROv2 or GEPA")
-    p.add_argument("--annotation-threshold", type=_count, default=0,
+    p.add_argument("--annotation-threshold", type=_count, default=contract.ANNOTATION_THRESHOLD,
                    help="enough_annotations is false when this run's annotate wrote fewer LLM annotations (unless forced)")
 
     p = sub.add_parser("synthesize", help="synthetic labelled examples from the backend's content")
@@ -250,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--optimizer", type=_train_optimizer, choices=_optimizer_choices(adaptive=True), metavar="OPTIMIZER",
                    help="adaptive, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default or auto: training.strategy, adaptive unless configured)")
-    p.add_argument("--max-iterations", type=_positive_int, default=100,
+    p.add_argument("--max-iterations", type=_positive_int, default=contract.MAX_ITERATIONS,
                    help="the optimizer's iteration budget, >= 1 (README, \"Stages and the CLI\", says what each optimizer counts)")
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false",
                    help="add the run's synthetic examples to the trainset (default false)")
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")
     _common(p)
     _target(p)
-    p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
+    p.add_argument("--improvement-threshold", type=_percent, help=f"percent, >= 0 (default {contract.IMPROVEMENT_THRESHOLD_PCT:g})")
     _attempt(p, "which train/evaluate attempt to gate (default 1)")
 
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
@@ -281,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
     _common(p)
-    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=30.0,
-                   help=f"delete runs older than this many days, (0, {MAX_RETENTION_DAYS:g}] (default 30)")
+    p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=float(contract.RETENTION_DAYS),
+                   help=f"delete runs older than this many days, (0, {MAX_RETENTION_DAYS:g}] (default {contract.RETENTION_DAYS:g})")
     p.add_argument("--dry-run", type=_bool, default=False, metavar="true|false",
                    help="list what would be deleted without deleting it (default false)")
 
@@ -306,15 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, run=False)
     p.add_argument("--run-id", help="run id (default: batch-<UTC timestamp>)")
     p.add_argument("--targets", default="routing", help="comma-separated targets, or 'all' (default routing)")
-    p.add_argument("--lookback-hours", type=_lookback_hours, default=24.0, help=f"harvest window length, (0, {MAX_LOOKBACK_HOURS:g}] (default 24)")
-    p.add_argument("--min-confidence", type=_probability, default=0.7,
-                   help="trust unannotated decisions at or above this confidence, [0, 1] (default 0.7)")
+    p.add_argument("--lookback-hours", type=_lookback_hours, default=contract.LOOKBACK_HOURS, help=f"harvest window length, (0, {MAX_LOOKBACK_HOURS:g}] (default {contract.LOOKBACK_HOURS:g})")
+    p.add_argument("--min-confidence", type=_probability, default=contract.MIN_CONFIDENCE,
+                   help=f"trust unannotated decisions at or above this confidence, [0, 1] (default {contract.MIN_CONFIDENCE:g})")
     p.add_argument("--max-annotations", type=_count, help="at most this many LLM annotations, lowest confidence first")
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false", help="generate and train with synthetic examples (default false)")
     p.add_argument("--synthetic-count", type=_count, help="synthetic examples per generator (default: content.synthetic_count)")
     p.add_argument("--optimizer", type=_optimizer, choices=_optimizer_choices(), metavar="OPTIMIZER",
                    help="auto, BootstrapFewShot, SIMBA, MIPROv2 or GEPA (default: training.strategy)")
-    p.add_argument("--max-iterations", type=_positive_int, default=100, help="the optimizer's iteration budget, >= 1 (default 100)")
+    p.add_argument("--max-iterations", type=_positive_int, default=contract.MAX_ITERATIONS, help=f"the optimizer's iteration budget, >= 1 (default {contract.MAX_ITERATIONS})")
     p.add_argument("--improvement-threshold", type=_percent, help="percent, >= 0 (default 5)")
     p.add_argument("--force-training", type=_bool, default=False, metavar="true|false",
                    help="train even below the data and annotation thresholds (default false)")
@@ -331,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
     from pipeline.config import load_config
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from pipeline.tenant import validate_tenant_id
 
@@ -343,7 +344,7 @@ def _context(args: argparse.Namespace, run_id: str | None = None) -> Any:
 
 def _emit(result: Any, args: argparse.Namespace) -> None:
     from pipeline.errors import ConfigError
-    from pipeline.stages.base import write_outputs_dir, write_result_file
+    from pipeline.outputs import write_outputs_dir, write_result_file
 
     print(result.model_dump_json(indent=2))
     try:
@@ -526,28 +527,21 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map fetch offline
-    try:
-        handler = getattr(args, "handler", None)
-        if handler is not None:  # the run commands print their own output and say their exit code
-            return int(handler(args))
-        result = COMMANDS[args.command](args)
-        _emit(result, args)
-        # A result can be a failure that is still an answer (a gate's "conflict"): printed and
-        # written like any result, then its exit code.
-        failure = result.failure() if hasattr(result, "failure") else None
-        if failure is not None:
-            print(f"error: {failure}", file=sys.stderr)
-            return failure.exit_code
-        return 0
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug, not an operator error: show everything
-        traceback.print_exc()
-        return 1
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # the run commands print their own output and say their exit code
+        return run_main(lambda: int(handler(args)))
+    return run_main(lambda: _execute(args))
+
+
+def _execute(args: argparse.Namespace) -> int:
+    result = COMMANDS[args.command](args)
+    _emit(result, args)
+    # A result can be a failure that is still an answer (a gate's "conflict"): printed and
+    # written like any result, then its exit code.
+    failure = result.failure() if hasattr(result, "failure") else None
+    if failure is not None:
+        raise failure
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,18 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline import contract
+from pipeline.domain import Modality
 from pipeline.errors import ConfigError
-
-AGENTS: tuple[str, ...] = (
-    "video_search_agent",
-    "image_search_agent",
-    "audio_analysis_agent",
-    "document_agent",
-    "text_search_agent",
-    "summarizer_agent",
-    "detailed_report_agent",
-)
-MODALITIES: tuple[str, ...] = ("video", "image", "audio", "document", "text")
 
 
 class _Strict(BaseModel):
@@ -152,7 +143,7 @@ class TrainingConfig(_Strict):
 class GateConfig(_Strict):
     # Ranges that keep each check meaningful: a p-value limit above 1, or a minimum of 0
     # examples, would silently switch that check off.
-    improvement_threshold: float = Field(default=5.0, ge=0.0)  # percent, relative change of the primary metric
+    improvement_threshold: float = Field(default=contract.IMPROVEMENT_THRESHOLD_PCT, ge=0.0)  # percent, relative change of the primary metric
     min_heldout_examples: int = Field(default=30, ge=1)
     max_p_value: float = Field(default=0.2, gt=0.0, le=1.0)  # one-sided exact McNemar test on the paired held-out answers
 
@@ -202,7 +193,7 @@ class VespaSchemaConfig(_Strict):
     (video_frames, image_content, audio_transcripts, document_content, text_content) modality
     and agent default to the built-in routes; any other schema must name both."""
 
-    modality: Literal["video", "image", "audio", "document", "text"] | None = None
+    modality: Modality | None = None
     agent: str | None = None  # the agent that searches this schema; one of AGENTS
     namespace: str | None = None  # document/v1 namespace; None = `content.vespa.namespace`
     fields: VespaFieldMapping = VespaFieldMapping()

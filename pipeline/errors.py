@@ -2,15 +2,18 @@
 
 Each class says its exit code, what the code means (`meaning`, on the class that introduces the
 code: the CLI's `--help` lists them from here) and whether it is `transient` (a dependency that
-may come back: retried with backoff). The CLI maps a class to its code in one place (pipeline.cli), and the
-Argo workflows' retry expression is generated from `transient_exit_codes()`
-(workflows.common.transient_retry). `is_lm_unreachable` is the one test every stage uses to
+may come back: retried with backoff). Every entry point (`cogniverse-optimize`, `python -m
+pipeline.argo.cli` and its lint, the demo, the demo seeder) turns what escapes it into an exit
+code through `run_main` / `fail`, here; the Argo workflows' retry expression is generated from
+`transient_exit_codes()` (workflows.common.transient_retry). `is_lm_unreachable` is the one test every stage uses to
 tell "the LM is not there" (stop, exit 4) from "one unusable answer" (count it as wrong).
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
+from collections.abc import Callable
 
 
 class PipelineError(Exception):
@@ -125,6 +128,42 @@ def transient_exit_codes() -> tuple[int, ...]:
     if transient & permanent:
         raise TypeError(f"exit codes {sorted(transient & permanent)} are used by transient and permanent errors")
     return tuple(sorted(transient))
+
+
+INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a process stopped by `exc`: a PipelineError's class code, 130 for an
+    interrupt, 1 for anything else (a bug)."""
+    if isinstance(exc, PipelineError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    return 1
+
+
+def fail(exc: BaseException) -> int:
+    """Say why an entry point stops (one line for an expected failure, the traceback for a bug)
+    and return its exit code."""
+    if isinstance(exc, PipelineError):
+        print(f"error: {exc}", file=sys.stderr)
+    elif isinstance(exc, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+    else:
+        traceback.print_exception(exc)
+    return exit_code(exc)
+
+
+def run_main(body: Callable[[], int]) -> int:
+    """An entry point's body, with every failure that escapes it mapped by `fail`. SystemExit
+    passes through: it already is an exit code (argparse's 2 for bad usage, 0 for --help)."""
+    try:
+        return body()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place failures become exit codes
+        return fail(exc)
 
 
 # DSPy's errors (dspy.utils.exceptions) that mean "the LM is not there for us" after DSPy's

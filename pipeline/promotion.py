@@ -20,7 +20,6 @@ record of the new sequence is written AFTER the swap, byte for byte the same as 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -28,15 +27,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError, PipelineError
-from pipeline.layout import check_name, history_key, module_prefix, production_key
+from pipeline.layout import (
+    HISTORY_NAME,
+    PROGRAM_FILE,
+    artifact_key,
+    check_name,
+    check_target,
+    history_key,
+    production_history_prefix,
+    production_key,
+    tenant_prefix,
+)
 from pipeline.storage import ObjectStore
 from pipeline.tenant import validate_tenant_id
 
 log = logging.getLogger(__name__)
 
 MAX_PREVIOUS = 50
-_HISTORY_DIR = "history"
-_HISTORY_NAME = re.compile(r"^[0-9]{6,}\.json$")
 
 
 class ProductionPointer(BaseModel):
@@ -107,11 +114,11 @@ def promote(
     ConflictError if production is not `expected` or changed during the swap, NotFoundError
     if the artifact has no program.json."""
     validate_tenant_id(tenant)
-    check_name("module target", target)
+    check_target("module target", target)
     check_name("run id", run_id)
     prefix = _check_artifact_prefix(tenant, artifact_prefix)
-    if not store.exists(f"{prefix}/program.json"):
-        raise NotFoundError(f"artifact {store.describe(prefix)} has no program.json: refusing to promote it")
+    if not store.exists(artifact_key(prefix, PROGRAM_FILE)):
+        raise NotFoundError(f"artifact {store.describe(prefix)} has no {PROGRAM_FILE}: refusing to promote it")
     now = _read_production(store, tenant, target)
     _check_expected(tenant, target, expected, now.record)
     record = ProductionPointer(
@@ -132,7 +139,7 @@ def rollback(store: ObjectStore, tenant: str, target: str, *, to_sequence: int |
     """Restore the record production replaced last (or history record `to_sequence`) as a NEW
     sequence. Raises NotFoundError when there is nothing to roll back to."""
     validate_tenant_id(tenant)
-    check_name("module target", target)
+    check_target("module target", target)
     now = _read_production(store, tenant, target)
     if now.record is None:
         raise NotFoundError(f"nothing in production for {tenant}/{target}: nothing to roll back")
@@ -144,7 +151,7 @@ def rollback(store: ObjectStore, tenant: str, target: str, *, to_sequence: int |
     elif to_sequence == serving.sequence:
         raise ConfigError(f"sequence {to_sequence} is what {tenant}/{target} serves now: nothing to roll back")
     target_record = _read_history_record(store, tenant, target, to_sequence)
-    if not store.exists(f"{target_record.artifact_prefix}/program.json"):
+    if not store.exists(artifact_key(target_record.artifact_prefix, PROGRAM_FILE)):
         raise NotFoundError(
             f"artifact {store.describe(target_record.artifact_prefix)} of sequence {to_sequence} is gone: cannot restore it"
         )
@@ -269,11 +276,10 @@ def _lineage_after(now: ProductionPointer | None) -> list[dict[str, Any]]:
 
 
 def _read_history(store: ObjectStore, tenant: str, target: str) -> list[ProductionPointer]:
-    prefix = f"{module_prefix(tenant, target)}/{_HISTORY_DIR}"
     records = []
-    for key in store.list(prefix):
+    for key in store.list(production_history_prefix(tenant, target)):
         name = key.rsplit("/", 1)[-1]
-        if _HISTORY_NAME.fullmatch(name):
+        if HISTORY_NAME.fullmatch(name):
             records.append(_parse(store, key, store.get(key)))
     return sorted(records, key=lambda p: p.sequence)
 
@@ -293,8 +299,9 @@ def _check_artifact_prefix(tenant: str, artifact_prefix: str) -> str:
     """A tenant's production may only point into that tenant's own tree."""
     prefix = artifact_prefix.strip("/")
     parts = prefix.split("/")
-    if any(p in ("", ".", "..") for p in parts) or "\\" in prefix or parts[:2] != ["tenants", tenant] or len(parts) < 3:
-        raise ConfigError(f"artifact prefix {artifact_prefix!r} must be a key prefix under tenants/{tenant}/")
+    own = tenant_prefix(tenant).split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in prefix or parts[:len(own)] != own or len(parts) <= len(own):
+        raise ConfigError(f"artifact prefix {artifact_prefix!r} must be a key prefix under {tenant_prefix(tenant)}/")
     return prefix
 
 

@@ -1,4 +1,5 @@
-"""Object storage for runs, artifacts and production pointers: `file://` and S3 behind one API.
+"""Object storage for runs, artifacts and production pointers: one interface (`ObjectStore`),
+two backends (`LocalStore` for `file://`, `S3Store` for S3).
 
 Two write modes matter:
 - `put_new`: create-only. Artifacts are immutable; a second write of the same key fails.
@@ -22,6 +23,7 @@ import os
 import re
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,30 +45,164 @@ class Versioned:
     version: str  # opaque: an ETag on S3, a content hash locally
 
 
-class ObjectStore:
-    """Keys are '/'-separated relative paths (`tenants/acme/runs/...`)."""
+class ObjectStore(ABC):
+    """Keys are '/'-separated relative paths (`tenants/acme/runs/...`). `ObjectStore(config)`
+    opens the backend its URL names: `LocalStore` (file://) or `S3Store` (s3://)."""
+
+    local_root: Path | None = None  # the directory behind the keys, on the local store
+
+    def __new__(cls, config: StorageConfig, **kwargs: Any) -> "ObjectStore":
+        if cls is ObjectStore:
+            scheme = urlparse(config.url).scheme
+            backends: dict[str, type[ObjectStore]] = {"file": LocalStore, "s3": S3Store}
+            if scheme not in backends:
+                raise ConfigError(f"storage url {config.url!r}: scheme must be file:// or s3://")
+            cls = backends[scheme]
+        return super().__new__(cls)
 
     def __init__(self, config: StorageConfig, *, attempts: int = 4, backoff_s: float = 0.5) -> None:
         self.config = config
         self.url = config.url
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s
-        parsed = urlparse(config.url)
-        if parsed.scheme == "file":
-            # file://relative/dir is accepted for convenience: netloc + path, relative to cwd
-            raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
-            self.local_root: Path | None = Path(raw).resolve()
-            self.local_root.mkdir(parents=True, exist_ok=True)
-            self._store = None
-        elif parsed.scheme == "s3":
-            if not parsed.netloc:
-                raise ConfigError(f"storage url {config.url!r}: missing bucket (s3://bucket/prefix)")
-            self.local_root = None
-            self._store = self._open_s3(config)
-        else:
-            raise ConfigError(f"storage url {config.url!r}: scheme must be file:// or s3://")
 
-    def _open_s3(self, config: StorageConfig) -> Any:
+    # ---------------------------------------------------------------- what a backend provides
+    @abstractmethod
+    def get_versioned(self, key: str) -> Versioned:
+        """The object and its version token; NotFoundError when it does not exist."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """All keys under `prefix` (a folder-like prefix; "" = everything), sorted."""
+
+    @abstractmethod
+    def put_overwrite(self, key: str, data: bytes) -> None:
+        """Unconditional write, atomic per object. Only for keys that are not yet committed
+        (stage outputs before their result marker exists)."""
+
+    @abstractmethod
+    def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
+        """Compare-and-swap. `expected_version=None` means "must not exist yet".
+        Returns the new version; raises ConflictError (or AlreadyExistsError) when it lost."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    # ---------------------------------------------------------------- built on them
+    def get(self, key: str) -> bytes:
+        return self.get_versioned(key).data
+
+    def get_json(self, key: str) -> Any:
+        data = self.get(key)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{self.describe(key)} is not valid JSON: {exc}") from exc
+
+    def put_new(self, key: str, data: bytes) -> None:
+        """Create-only write: raises AlreadyExistsError if the key exists."""
+        self.put_if(key, data, expected_version=None)
+
+    def put_json_new(self, key: str, value: Any) -> None:
+        self.put_new(key, _dumps(value))
+
+    def describe(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind a key on the local store (for people to open), else None."""
+        return None if self.local_root is None else self.local_root / _check_key(key)
+
+    def _exists_error(self, key: str) -> AlreadyExistsError:
+        return AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)")
+
+    def _lost_error(self, key: str) -> ConflictError:
+        return ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update")
+
+
+class LocalStore(ObjectStore):
+    """`file://` keys as files under one directory; CAS by hard link and flock (module docstring)."""
+
+    def __init__(self, config: StorageConfig, *, attempts: int = 4, backoff_s: float = 0.5) -> None:
+        super().__init__(config, attempts=attempts, backoff_s=backoff_s)
+        parsed = urlparse(config.url)
+        # file://relative/dir is accepted for convenience: netloc + path, relative to cwd
+        raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+        self.local_root = Path(raw).resolve()
+        self.local_root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.local_root / _check_key(key)  # type: ignore[operator]
+
+    def get_versioned(self, key: str) -> Versioned:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFoundError(f"{self.describe(_check_key(key))} does not exist") from exc
+        return Versioned(data, _hash(data))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        prefix = _check_key(prefix) if prefix.strip("/") else ""  # no `..` escaping the root
+        base = self.local_root / prefix  # type: ignore[operator]
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.local_root)).replace(os.sep, "/")  # type: ignore[arg-type]
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-") and not p.name.endswith(".lock")
+        )
+
+    def put_overwrite(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+
+    def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
+        key = _check_key(key)
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if expected_version is None:
+            try:
+                created = _atomic_create(path, data)
+            except FileExistsError:
+                raise self._exists_error(key) from None
+            if not created:
+                with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
+                    if path.is_file():
+                        raise self._exists_error(key)
+                    _atomic_write(path, data)
+            return _hash(data)
+        with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
+            try:
+                current = _hash(path.read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != expected_version:
+                raise self._lost_error(key)
+            _atomic_write(path, data)
+        return _hash(data)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+class S3Store(ObjectStore):
+    """`s3://bucket/prefix` through obstore; CAS by ETag-conditional PUT (If-Match / If-None-Match)."""
+
+    def __init__(self, config: StorageConfig, *, attempts: int = 4, backoff_s: float = 0.5) -> None:
+        super().__init__(config, attempts=attempts, backoff_s=backoff_s)
+        if not urlparse(config.url).netloc:
+            raise ConfigError(f"storage url {config.url!r}: missing bucket (s3://bucket/prefix)")
+        self._store = self._open(config)
+
+    def _open(self, config: StorageConfig) -> Any:
         import obstore.exceptions as oe
         from obstore.store import from_url
 
@@ -93,53 +229,32 @@ class ObjectStore:
         except (ValueError, TypeError, oe.BaseError) as exc:
             raise ConfigError(f"storage url {config.url!r}: {exc}") from exc
 
-    # ---------------------------------------------------------------- reads
-    def get(self, key: str) -> bytes:
-        return self.get_versioned(key).data
-
     def get_versioned(self, key: str) -> Versioned:
-        key = _check_key(key)
-        if self.local_root is not None:
-            path = self.local_root / key
-            try:
-                data = path.read_bytes()
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-                raise NotFoundError(f"{self.describe(key)} does not exist") from exc
-            return Versioned(data, _hash(data))
         import obstore
+
+        key = _check_key(key)
 
         def read() -> Versioned:
             result = obstore.get(self._store, key)
             etag = result.meta.get("e_tag") or ""
             return Versioned(bytes(result.bytes()), etag)
 
-        return self._s3_call(read, key)
+        return self._call(read, key)
 
     def exists(self, key: str) -> bool:
-        key = _check_key(key)
-        if self.local_root is not None:
-            return (self.local_root / key).is_file()
         import obstore
 
+        key = _check_key(key)
         try:
-            self._s3_call(lambda: obstore.head(self._store, key), key)
+            self._call(lambda: obstore.head(self._store, key), key)
             return True
         except NotFoundError:
             return False
 
     def list(self, prefix: str) -> list[str]:
-        """All keys under `prefix` (a folder-like prefix; "" = everything), sorted."""
-        prefix = _check_key(prefix) if prefix.strip("/") else ""  # no `..` escaping the root
-        if self.local_root is not None:
-            base = self.local_root / prefix
-            if not base.is_dir():
-                return []
-            return sorted(
-                str(p.relative_to(self.local_root)).replace(os.sep, "/")
-                for p in base.rglob("*")
-                if p.is_file() and not p.name.startswith(".tmp-") and not p.name.endswith(".lock")
-            )
         import obstore
+
+        prefix = _check_key(prefix) if prefix.strip("/") else ""  # no `..` escaping the root
 
         def do_list() -> list[str]:
             keys: list[str] = []
@@ -147,44 +262,19 @@ class ObjectStore:
                 keys.extend(item["path"] for item in batch)
             return sorted(keys)
 
-        return self._s3_call(do_list, prefix)
-
-    def get_json(self, key: str) -> Any:
-        data = self.get(key)
-        try:
-            return json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{self.describe(key)} is not valid JSON: {exc}") from exc
-
-    # ---------------------------------------------------------------- writes
-    def put_new(self, key: str, data: bytes) -> None:
-        """Create-only write: raises AlreadyExistsError if the key exists."""
-        self.put_if(key, data, expected_version=None)
-
-    def put_json_new(self, key: str, value: Any) -> None:
-        self.put_new(key, _dumps(value))
+        return self._call(do_list, prefix)
 
     def put_overwrite(self, key: str, data: bytes) -> None:
-        """Unconditional write, atomic per object. Only for keys that are not yet committed
-        (stage outputs before their result marker exists)."""
-        key = _check_key(key)
-        if self.local_root is not None:
-            path = self.local_root / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, data)
-            return
         import obstore
 
-        self._s3_call(lambda: obstore.put(self._store, key, data), key)
+        key = _check_key(key)
+        self._call(lambda: obstore.put(self._store, key, data), key)
 
     def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
-        """Compare-and-swap. `expected_version=None` means "must not exist yet".
-        Returns the new version; raises ConflictError (or AlreadyExistsError) when it lost."""
-        key = _check_key(key)
-        if self.local_root is not None:
-            return self._local_put_if(key, data, expected_version)
         import obstore
         import obstore.exceptions as oe
+
+        key = _check_key(key)
 
         def write() -> str:
             try:
@@ -193,55 +283,20 @@ class ObjectStore:
                 else:
                     result = obstore.put(self._store, key, data, mode={"e_tag": expected_version})
             except oe.AlreadyExistsError as exc:
-                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)") from exc
+                raise self._exists_error(key) from exc
             except oe.PreconditionError as exc:
-                raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update") from exc
+                raise self._lost_error(key) from exc
             return result.get("e_tag") or ""
 
-        return self._s3_call(write, key)
-
-    def _local_put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
-        path = self.local_root / key  # type: ignore[operator]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if expected_version is None:
-            try:
-                created = _atomic_create(path, data)
-            except FileExistsError:
-                raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)") from None
-            if not created:
-                with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
-                    if path.is_file():
-                        raise AlreadyExistsError(f"{self.describe(key)} already exists (artifacts are immutable)")
-                    _atomic_write(path, data)
-            return _hash(data)
-        with _flock(path.with_name(path.name + ".lock"), self.describe(key)):
-            try:
-                current = _hash(path.read_bytes())
-            except FileNotFoundError:
-                current = None
-            if current != expected_version:
-                raise ConflictError(f"{self.describe(key)} changed since it was read: lost a concurrent update")
-            _atomic_write(path, data)
-        return _hash(data)
+        return self._call(write, key)
 
     def delete(self, key: str) -> None:
-        key = _check_key(key)
-        if self.local_root is not None:
-            (self.local_root / key).unlink(missing_ok=True)
-            return
         import obstore
 
-        self._s3_call(lambda: obstore.delete(self._store, key), key)
+        key = _check_key(key)
+        self._call(lambda: obstore.delete(self._store, key), key)
 
-    # ---------------------------------------------------------------- helpers
-    def describe(self, key: str) -> str:
-        return f"{self.url.rstrip('/')}/{key}"
-
-    def local_path(self, key: str) -> Path | None:
-        """The file behind a key on the local store (for people to open), else None."""
-        return None if self.local_root is None else self.local_root / _check_key(key)
-
-    def _s3_call(self, fn: Callable[[], T], key: str) -> T:
+    def _call(self, fn: Callable[[], T], key: str) -> T:
         """Run one obstore call (it retries transient failures itself) and map its errors."""
         import obstore.exceptions as oe
 
@@ -292,15 +347,25 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old or the new content, never a torn file, even after a crash: the
-    data is flushed to disk before the rename publishes it."""
+def _flushed_temp(path: Path, data: bytes) -> Path:
+    """A temp file beside `path` holding `data`, flushed to disk: what a publish starts from."""
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old or the new content, never a torn file, even after a crash: the
+    data is flushed to disk before the rename publishes it."""
+    tmp = _flushed_temp(path, data)
+    try:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -310,12 +375,8 @@ def _atomic_create(path: Path, data: bytes) -> bool:
     """Publish `data` at `path` only if nothing is there: a hard link of a flushed temp file is
     atomic and fails with EEXIST. Returns False where the filesystem has no hard links (the
     caller then creates under the lock); raises FileExistsError when the key exists."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    tmp = _flushed_temp(path, data)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)  # FileExistsError when the key exists: the caller's answer
         except FileExistsError:

@@ -16,7 +16,8 @@ import dspy
 import pytest
 
 from pipeline.adaptive import Settings, compile_adaptive, stratified_sample, tune_threshold
-from pipeline.config import AGENTS, PipelineConfig, StorageConfig
+from pipeline.config import PipelineConfig, StorageConfig
+from pipeline.domain import AGENTS
 from pipeline.labelprobs import label_distribution
 from pipeline.lm import CompactJSONAdapter, LMMeter
 from pipeline.metrics import paired_difference, wilson_interval
@@ -245,7 +246,7 @@ def test_train_stage_runs_adaptive_by_default_and_keys_attempts_on_inputs(tmp_pa
     import pipeline.lm
     from pipeline.errors import ConfigError
     from pipeline.stages import evaluate, train
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from tests.test_stages import QUERIES, commit_harvest
 

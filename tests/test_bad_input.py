@@ -196,7 +196,7 @@ def test_a_corrupted_program_json_is_exit_2_naming_the_object(content, named, co
 
 def test_corrupted_stored_rows_name_the_object_and_line(store_dir) -> None:
     from pipeline.errors import ConfigError
-    from pipeline.stages.base import read_jsonl, read_parquet
+    from pipeline.run.context import read_jsonl, read_parquet
 
     store = ObjectStore(StorageConfig(url=f"file://{store_dir}"))
     store.put_new("t/heldout.jsonl", b'{"query": "a"}\n{"query": \n')

@@ -126,12 +126,12 @@ def step_containers(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_chart_files_are_the_rendered_workflows():
-    """files/ is a copy made by the render step (see images/README.md), never edited by hand."""
+    """files/ is written by the render step with workflows/*.yaml (python -m workflows.render), never edited by hand."""
     source = {p.name: p.read_text() for p in WORKFLOWS.glob("*.yaml")}
     copied = {p.name: p.read_text() for p in (CHART / "files").glob("*.yaml")}
     assert source, "workflows/*.yaml not rendered yet: python -m workflows.render"
     stale = sorted(n for n in source.keys() | copied.keys() if source.get(n) != copied.get(n))
-    assert not stale, f"charts/cogniverse-optimization/files/ differs from workflows/ for {stale}: copy them again"
+    assert not stale, f"charts/cogniverse-optimization/files/ differs from workflows/ for {stale}: run python -m workflows.render"
 
 
 def test_default_values_reproduce_the_workflow_definitions():
@@ -529,13 +529,10 @@ def test_a_parameter_the_workflow_does_not_declare_fails_the_render():
 
 def test_values_schema_is_generated_from_its_sources():
     """values.schema.json is generated (config from PipelineConfig, object and parameter names
-    from files/): `python charts/values_schema.py` after changing either."""
-    import importlib.util
+    from files/): `python -m workflows.values_schema` after changing either."""
+    from workflows import values_schema as generator
 
-    spec = importlib.util.spec_from_file_location("values_schema", ROOT / "charts" / "values_schema.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    assert (CHART / "values.schema.json").read_text() == generator.render(), "stale: python charts/values_schema.py"
+    assert (CHART / "values.schema.json").read_text() == generator.render(), "stale: python -m workflows.values_schema"
 
 
 def walk(node: Any, path: str = "$"):

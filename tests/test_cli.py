@@ -127,7 +127,7 @@ def test_outputs_dir_holds_one_file_per_field_and_record_runs_after_failure(conf
 
 def test_unreachable_lm_is_exit_4_and_leaves_no_committed_output(config_file, tmp_path, capsys):
     from pipeline.config import load_config
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from tests.test_stages import QUERIES, commit_harvest
 

@@ -124,7 +124,7 @@ def unreachable_lm(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_evaluate_and_predict_stop_on_an_unreachable_lm_instead_of_counting_wrong_answers(unreachable_lm: None, tmp_path: Path) -> None:
     from pipeline.config import PipelineConfig, StorageConfig
     from pipeline.stages import evaluate, predict
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
 
     config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))

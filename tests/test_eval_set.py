@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pipeline.config import AGENTS, MODALITIES
+from pipeline.domain import AGENTS, MODALITIES
 from pipeline.demo.seed import load_queries
 from pipeline.textclf import TfidfFeatures, normalise
 

@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.config import PipelineConfig
 from pipeline.metrics import mcnemar_one_sided, relative_improvement, score_predictions
 from pipeline.stages import evaluate, gate
-from pipeline.stages.base import StageContext, StageOutput
+from pipeline.run.context import StageContext, StageOutput
 from pipeline.storage import ObjectStore
 
 TENANT, TARGET = "acme", "routing"

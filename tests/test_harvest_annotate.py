@@ -12,7 +12,7 @@ from dspy.utils import DummyLM
 from pipeline import phoenix_io
 from pipeline.config import PipelineConfig, StorageConfig
 from pipeline.stages import annotate, harvest
-from pipeline.stages.base import StageContext, read_parquet
+from pipeline.run.context import StageContext, read_parquet
 from pipeline.storage import open_store
 
 

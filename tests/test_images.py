@@ -220,7 +220,7 @@ class LightImageOnly(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, LightImageOnly())
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 from pipeline.stages.evaluate import EvaluateResult
 from pipeline.storage import open_store
 
@@ -289,3 +289,16 @@ def test_light_image_leaves_out_the_heavy_packages():
     full = closure([r.name for r in project_dependencies()])
     assert not {"dspy", "litellm", "xllamacpp", "xgboost-cpu", "optuna"} & light
     assert {"dspy", "litellm", "xllamacpp", "xgboost-cpu"} <= full
+
+
+def test_the_wheel_leaves_the_local_argo_executor_out():
+    """The images install the project's wheel: the local Argo executor and `make run`'s driver
+    (repository tools) are not in it, and nothing that is imports them (tests/test_import_graph.py)."""
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = find_packages(str(ROOT), include=config["packages"]["find"]["include"], exclude=config["packages"]["find"]["exclude"])
+    assert {"pipeline", "pipeline.stages", "pipeline.run", "pipeline.modules", "pipeline.demo"} <= set(found)
+    assert not [p for p in found if p.split(".")[:2] in (["pipeline", "argo"], ["pipeline", "local"])]
+    # with package data on, setuptools would ship the excluded packages' files as data anyway
+    assert config["include-package-data"] is False

@@ -18,7 +18,8 @@ import pytest  # noqa: E402
 from dspy.utils import DummyLM  # noqa: E402
 
 import pipeline.lm as lm_module  # noqa: E402
-from pipeline.config import AGENTS, LMSpec  # noqa: E402
+from pipeline.config import LMSpec  # noqa: E402
+from pipeline.domain import AGENTS  # noqa: E402
 from pipeline.modules.common import AgentName  # noqa: E402
 from pipeline.errors import ConfigError, LMUnavailableError  # noqa: E402
 from pipeline.lm import (  # noqa: E402

@@ -15,7 +15,7 @@ from pipeline.cli import main
 from pipeline.config import LMSpec, PipelineConfig, StorageConfig
 from pipeline.errors import LMUnavailableError
 from pipeline.stages import predict, train
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 from pipeline.storage import open_store
 from tests.openai_server import dying_lm
 from tests.test_stages import QUERIES, commit_harvest

@@ -12,11 +12,12 @@ from pipeline.config import MetaModelParams, PipelineConfig, PlanningConfig, Sto
 from pipeline.errors import AlreadyExistsError
 from pipeline.planning import history, planner, registry
 from pipeline.planning.context import FEATURES, build_context
-from pipeline.planning.keys import decision_key, history_prefix, model_pointer_key, outcome_key
+from pipeline.layout import decision_key, model_pointer_key, outcome_key
+from pipeline.layout import planning_history_prefix as history_prefix
 from pipeline.planning.models import TrainingDecisionModel, TrainingStrategyModel
 from pipeline.planning.rules import rule_strategy
 from pipeline.stages import evaluate, gate, plan, train
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 from pipeline.storage import open_store
 from tests.test_stages import QUERIES, commit_harvest, dummy_lm  # noqa: F401  (dummy_lm is a fixture)
 

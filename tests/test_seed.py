@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import AGENTS, MODALITIES
+from pipeline.domain import AGENTS, MODALITIES
 from pipeline.demo.seed import (
     DATA_DIR,
     SeedSummary,

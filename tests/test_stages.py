@@ -15,7 +15,7 @@ from pipeline import promotion
 from pipeline.config import PipelineConfig, StorageConfig
 from pipeline.errors import NotFoundError
 from pipeline.stages import evaluate, gate, harvest, predict, report, train
-from pipeline.stages.base import StageContext
+from pipeline.run.context import StageContext
 
 QUERIES = [json.loads(line) for line in (Path(__file__).parents[1] / "pipeline/demo/data/queries.jsonl").read_text().splitlines() if line.strip()]
 

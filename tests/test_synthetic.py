@@ -17,8 +17,9 @@ import tests.test_stages as stage_helpers
 from pipeline.config import LMSpec, PipelineConfig, StorageConfig
 from pipeline.content import SCHEMA_ROUTES, JsonlCorpus
 from pipeline.errors import BackendUnavailableError
+from pipeline.run import readers
+from pipeline.run.context import StageContext, read_jsonl
 from pipeline.stages import synthesize, train
-from pipeline.stages.base import StageContext, read_jsonl
 from pipeline.storage import open_store
 from pipeline.synthetic import REGISTRY, LMScope, SyntheticDataRequest, generate
 from pipeline.synthetic.patterns import INTENT_AGENTS, normalise
@@ -219,7 +220,7 @@ def test_trained_rows_feed_train_the_others_are_stored_and_real_queries_are_avoi
         summary = result.generators[name]
         assert not summary.trained and summary.examples_key.endswith(f"examples-{name}.jsonl")
         assert {r["module"] for r in read_jsonl(ctx.store, summary.examples_key)} == {name}
-    assert train.load_synthetic(ctx, "video") == [r for r in rows if r["modality"] == "video"]
+    assert readers.synthetic(ctx, "video") == [r for r in rows if r["modality"] == "video"]
 
 
 def test_synthetic_examples_train_but_are_never_held_out(ctx, scripted):
@@ -254,7 +255,7 @@ def test_an_empty_backend_means_no_synthetic_data_and_no_lm(ctx, scripted, vespa
     assert result.status == "skipped" and result.reason == "no synthetic data: the content source returned nothing"
     assert result.examples_key is None and result.generated == 0 and result.generator_model is None
     assert scripted["entered"] == 0
-    assert train.load_synthetic(ctx, None) == []
+    assert readers.synthetic(ctx, None) == []
 
 
 def test_an_unreachable_backend_fails_the_stage(ctx, scripted):

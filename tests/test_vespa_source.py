@@ -10,7 +10,7 @@ import pytest
 from pipeline.config import VespaConfig
 from pipeline.content import SCHEMA_ROUTES
 from pipeline.errors import BackendUnavailableError, ConfigError
-from pipeline.vespa_source import VespaContentSource
+from pipeline.content.vespa import VespaContentSource
 from tests.fixtures.s3 import free_port
 from tests.vespa_server import VespaTestServer, corpus_documents
 

@@ -113,7 +113,7 @@ def test_plan_refuses_what_a_condition_would_have_interpolated(plan_config: str,
 
 def test_plan_decides_enough_annotations_from_what_annotate_committed(tmp_path: Path) -> None:
     from pipeline.config import PipelineConfig, StorageConfig
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
     from tests.test_stages import QUERIES, commit_harvest
 

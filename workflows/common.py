@@ -33,7 +33,9 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from pipeline import contract
 from pipeline.errors import transient_exit_codes
+from pipeline.layout import workflow_artifact_key
 from pipeline.optimizers import AUTO, OPTIMIZERS
 
 # What a template input carrying the optimizer may hold: Argo refuses anything else, so such a
@@ -96,13 +98,16 @@ PARAMETERS: tuple[WorkflowParameter, ...] = (
         "routing category: all, a module (routing, modality) or comma-separated targets; "
         "dspy category: BootstrapFewShot, SIMBA, MIPROv2, GEPA or auto",
     ),
-    WorkflowParameter("max-iterations", "100", "optimizer iteration budget per target"),
+    WorkflowParameter("max-iterations", contract.parameter_text(contract.MAX_ITERATIONS), "optimizer iteration budget per target"),
     WorkflowParameter("use-synthetic-data", "false", "generate synthetic examples for targets short of real data", ("true", "false")),
-    WorkflowParameter("lookback-hours", "24", "harvest window in hours"),
-    WorkflowParameter("min-confidence", "0.7", "trust unannotated routing decisions at or above this confidence"),
+    WorkflowParameter("lookback-hours", contract.parameter_text(contract.LOOKBACK_HOURS), "harvest window in hours"),
+    WorkflowParameter("min-confidence", contract.parameter_text(contract.MIN_CONFIDENCE),
+                      "trust unannotated routing decisions at or above this confidence"),
     WorkflowParameter("force-training", "false", "train even below the data and annotation thresholds", ("true", "false")),
-    WorkflowParameter("improvement-threshold", "5", "minimum relative improvement (percent) to promote a candidate"),
-    WorkflowParameter("annotation-threshold", "0", "skip training when this run produced fewer LLM annotations"),
+    WorkflowParameter("improvement-threshold", contract.parameter_text(contract.IMPROVEMENT_THRESHOLD_PCT),
+                      "minimum relative improvement (percent) to promote a candidate"),
+    WorkflowParameter("annotation-threshold", contract.parameter_text(contract.ANNOTATION_THRESHOLD),
+                      "skip training when this run produced fewer LLM annotations"),
 )
 
 
@@ -244,7 +249,7 @@ def report_artifact(name: str, filename: str) -> S3Artifact:
     return S3Artifact(
         name=name,
         path=f"{OUTPUTS_DIR}/{filename}",
-        key=f"tenants/{TENANT}/runs/{RUN_ID}/artifacts/{filename}",
+        key=workflow_artifact_key(TENANT, RUN_ID, filename),
         archive=NoneArchiveStrategy(),
     )
 

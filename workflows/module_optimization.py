@@ -1,4 +1,5 @@
-"""WorkflowTemplate `module-optimization`: one optimization run of one tenant.
+"""WorkflowTemplate `module-optimization`: one optimization run of one tenant, its stages in
+the order of pipeline.contract.STAGE_ORDER (tests/argo/test_workflows.py checks the DAGs keep it).
 
     main:      harvest → annotate → routing | dspy (one runs, by optimizer-category) → report
     optimize:  plan → synthesize? → train-targets (fan-out over the plan's `train` list)
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 from hera.workflows import DAG, Parameter, Task, WorkflowTemplate
 
+from pipeline.contract import previous
 from workflows import common as c
 
 AUTO = c.AUTO  # the optimizer input when the optimizer is chosen by trainset size
@@ -69,7 +71,7 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                 "lookback-hours": "{{workflow.parameters.lookback-hours}}",
                 "min-confidence": "{{workflow.parameters.min-confidence}}",
             })
-            Task(name="annotate", template="annotate", arguments=tenant, depends="harvest")
+            Task(name="annotate", template="annotate", arguments=tenant, depends=previous("annotate"))
             # `annotated` is shown on the optimize node; the plan reads the same count from the
             # store to decide enough-annotations (a validated output, unlike a raw comparison).
             annotated = "{{tasks.annotate.outputs.parameters.annotated}}"
@@ -99,7 +101,7 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                 "optimizer": "{{inputs.parameters.optimizer}}",
                 "annotation-threshold": "{{workflow.parameters.annotation-threshold}}",
             })
-            Task(name="synthesize", template="synthesize", arguments=tenant, depends="plan",
+            Task(name="synthesize", template="synthesize", arguments=tenant, depends=previous("synthesize"),
                  when=f'{SOMETHING_TO_TRAIN} && {ENOUGH_ANNOTATIONS} && "{{{{workflow.parameters.use-synthetic-data}}}}" == "true"')
             Task(
                 name="train-targets", template="optimize-target", depends="plan && synthesize",
@@ -137,7 +139,7 @@ def build(image: str = c.DEFAULT_IMAGE) -> WorkflowTemplate:
                  arguments={**training, "optimizer": "{{inputs.parameters.optimizer}}"},
                  when=f'"{{{{inputs.parameters.optimizer}}}}" != "{AUTO}"')
             Task(name="evaluate", template="evaluate", arguments=per_target, depends="train && train-with-optimizer")
-            Task(name="gate", template="gate", depends="evaluate",
+            Task(name="gate", template="gate", depends=previous("gate"),
                  arguments={**per_target, "improvement-threshold": "{{workflow.parameters.improvement-threshold}}"})
 
         c.stage(

@@ -1,7 +1,9 @@
-"""Render every workflow object to YAML next to its module: `python -m workflows.render`.
+"""Render every workflow object to YAML next to its module and into the chart's files/:
+`python -m workflows.render`.
 
 `--check` renders in memory and exits 1 when a committed file differs (what the drift test
-asserts); `--image` (default $COGNIVERSE_IMAGE, else the pinned default) sets the step image.
+asserts); `--image` (default $COGNIVERSE_IMAGE, else the pinned default) sets the step image;
+`--output-dir` writes (or checks) that one directory instead of both.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from workflows import (
 )
 
 HERE = Path(__file__).resolve().parent
+CHART_FILES = HERE.parent / "charts" / "cogniverse-optimization" / "files"  # what the chart installs
 
 
 def builders(image: str) -> dict[str, Callable[[], Any]]:
@@ -50,19 +53,24 @@ def stale(rendered: dict[str, str], directory: Path = HERE) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", default=os.environ.get("COGNIVERSE_IMAGE", common.DEFAULT_IMAGE))
-    parser.add_argument("--output-dir", type=Path, default=HERE)
+    parser.add_argument("--output-dir", type=Path, help="default: workflows/ and charts/cogniverse-optimization/files/")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
     args = parser.parse_args(argv)
     rendered = render(args.image)
+    directories = [args.output_dir] if args.output_dir else [HERE, CHART_FILES]
     if args.check:
-        out_of_date = stale(rendered, args.output_dir)
-        for name in out_of_date:
-            print(f"{args.output_dir / name}: out of date; run `python -m workflows.render`", file=sys.stderr)
+        out_of_date = [directory / name for directory in directories for name in stale(rendered, directory)]
+        for path in out_of_date:
+            print(f"{path}: out of date; run `python -m workflows.render`", file=sys.stderr)
         return 1 if out_of_date else 0
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered.items():
-        (args.output_dir / name).write_text(text)
-        print(args.output_dir / name)
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        if directory == CHART_FILES:  # the chart installs every file there: no leftovers
+            for stray in {p.name for p in directory.glob("*.yaml")} - rendered.keys():
+                (directory / stray).unlink()
+        for name, text in rendered.items():
+            (directory / name).write_text(text)
+            print(directory / name)
     return 0
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from hera.workflows import CronWorkflow, Parameter
 
+from pipeline import contract
 from workflows import common as c
 
-RETENTION_DAYS = "30"
+RETENTION_DAYS = contract.parameter_text(contract.RETENTION_DAYS)
 DEADLINE_S = 3600
 
 

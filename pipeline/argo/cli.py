@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import yaml
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, run_main
 
 
 def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -134,11 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_main(lambda: int(args.handler(args)))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
+from pipeline.argo import exprlang
+from pipeline.argo.exprlang import ExpressionError  # defined with the language; raised here too
+
 # fasttemplate's rule, as Argo uses it: a tag runs from `{{` to the next `}}` (so an expression
 # may hold `{...}` maps), its name is trimmed.
 TAG = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be parsed or evaluated; the message says why."""
 
 
 # --- substitution --------------------------------------------------------------------------
@@ -44,8 +43,6 @@ def substitute(value: Any, scope: Mapping[str, Any]) -> Any:
         if not inner.startswith("="):
             found = scope.get(inner)
             return found if isinstance(found, str) else match.group(0)
-        from pipeline.argo import exprlang  # here, not at the top: exprlang imports this module
-
         if env is None:
             env = exprlang.scope_env(scope)
         try:

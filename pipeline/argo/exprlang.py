@@ -21,7 +21,11 @@ import math
 import re
 from typing import Any, Callable, Mapping
 
-from pipeline.argo.expressions import ExpressionError
+
+class ExpressionError(ValueError):
+    """An expression that cannot be parsed or evaluated; the message says why (also `when`,
+    `depends` and substitution errors: pipeline.argo.expressions raises it too)."""
+
 
 _TOKEN = re.compile(
     r"""\s*(?:

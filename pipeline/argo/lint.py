@@ -26,6 +26,7 @@ from typing import Any, Iterable, Literal, Sequence
 from pydantic import BaseModel
 
 from pipeline.argo.references import WORKFLOW_KINDS, Document, check_references
+from pipeline.errors import ConfigError, fail, run_main
 
 ARGO_PARAMETER_LIMIT_BYTES = 256 * 1024
 DEFAULT_BUDGET_BYTES = ARGO_PARAMETER_LIMIT_BYTES // 8
@@ -45,8 +46,8 @@ class Finding(BaseModel):
         return f"{self.file}:{self.document}:{self.path}: {label}{self.message}"
 
 
-class LintInputError(Exception):
-    """A file that cannot be read or parsed: lint cannot say anything about it."""
+class LintInputError(ConfigError):
+    """A file that cannot be read or parsed: lint cannot say anything about it (exit 2)."""
 
 
 def load_documents(paths: Iterable[str | Path]) -> list[Document]:
@@ -207,15 +208,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     if not args.files and not args.status:
-        print("error: give at least one FILE or --status FILE", file=sys.stderr)
-        return 2
+        raise ConfigError("give at least one FILE or --status FILE")
     return run(args.files, args.status, args.max_parameter_bytes, strict=args.strict)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lint", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
-    return handle(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_main(lambda: handle(args))
 
 
 def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: int = DEFAULT_BUDGET_BYTES, *, strict: bool = False) -> int:
@@ -229,8 +230,7 @@ def run(files: Sequence[str], status_files: Sequence[str] = (), budget_bytes: in
         for path in status_files:
             findings.extend(check_output_sizes(_read_status(path), source=path, budget_bytes=budget_bytes))
     except (LintInputError, SchemaNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)  # exit 2: the input, not the workflow, is wrong
     for finding in findings:
         print(finding)
     failing = [f for f in findings if f.severity == "error" or strict]

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConfigError
+
 SCHEMA_FILE = "schema-v4.0.5.json"
 ENV_VAR = "COGNIVERSE_ARGO_SCHEMA"
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
@@ -27,8 +29,8 @@ _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
 
-class SchemaNotFoundError(FileNotFoundError):
-    """No Argo schema file where we looked; the message lists the places."""
+class SchemaNotFoundError(ConfigError, FileNotFoundError):
+    """No Argo schema file where we looked; the message lists the places (exit 2)."""
 
 
 def schema_path() -> Path:

@@ -15,15 +15,14 @@ import math
 import os
 import random
 import re
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.config import AGENTS
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.domain import AGENTS
+from pipeline.errors import ConfigError, run_main
 from pipeline.phoenix_io import (
     count_routing_spans,
     wait_for_span_count,
@@ -329,12 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--api-key-env", default=None, help="name of the env var holding a Phoenix API key")
     args = parser.parse_args(argv)
+    return run_main(lambda: _seed(args))
+
+
+def _seed(args: argparse.Namespace) -> int:
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
-    try:
-        summary = seed_demo_tenant(args.endpoint, args.tenant, hours=args.hours, seed=args.seed, api_key=api_key)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    summary = seed_demo_tenant(args.endpoint, args.tenant, hours=args.hours, seed=args.seed, api_key=api_key)
     if summary.skipped:
         print(f"{summary.project}: already has {summary.existing} routing spans in the last {args.hours:g} h; nothing sent")
     else:

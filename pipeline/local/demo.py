@@ -17,10 +17,15 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from pipeline.errors import PipelineError
+from pipeline.errors import run_main
+
+if TYPE_CHECKING:
+    from pipeline.argo.executor import RunResult
+    from pipeline.config import PipelineConfig
 
 DEMO_TENANT = "demo"
 # Sized for ≤ 10 minutes on 2 cores with the default 135M model (see README, "make run").
@@ -40,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-iterations", type=int, default=1, help="optimizer budget (BootstrapFewShot: rounds)")
     parser.add_argument("--workflows", type=Path, default=REPO / "workflows", help="the rendered workflow YAML")
     args = parser.parse_args(argv)
+    return run_main(lambda: _demo(args))
 
+
+def _demo(args: argparse.Namespace) -> int:
     from pipeline.argo.executor import RunOptions
     from pipeline.argo.executor import run as run_workflow
     from pipeline.config import load_config
@@ -54,85 +62,87 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
 
-    try:
-        validate_tenant_id(args.tenant)
-        config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
-        config.storage.url = f"file://{workdir / 'store'}"
-        # The steps run `cogniverse-optimize` from PATH, as the image's entrypoint would be.
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
-        with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
-            config.phoenix.endpoint = phoenix.url
-            say(f"Phoenix ready at {phoenix.url}")
-            # 48 h of traffic, all of it in the run's lookback window: enough trusted labels for a
-            # held-out set the gate can decide on (≥ 60 routing examples).
-            seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=DEMO_HOURS)
-            if seeded.skipped:
-                say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
-            else:
-                say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
-                    f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
-            configmap = workdir / "configmap"
-            configmap.mkdir(parents=True, exist_ok=True)
-            (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-            say(f"LM {config.llm.primary.model}; store {config.storage.url}")
-            say(f"argo (local): submit {args.workflows / 'batch-optimization.yaml'}")
-            result = run_workflow(
-                RunOptions(
-                    files=[args.workflows / "batch-optimization.yaml"],
-                    templates=[args.workflows / "module-optimization.yaml"],
-                    parameters={
-                        "tenant-id": args.tenant,
-                        "optimizer-category": "routing",
-                        "optimizer-type": args.targets,
-                        "use-synthetic-data": "true" if args.use_synthetic else "false",
-                        "max-iterations": str(args.max_iterations),
-                        "lookback-hours": str(DEMO_HOURS),  # the whole seeded window
-                    },
-                    configmaps={CONFIGMAP: configmap},
-                    artifact_root=workdir / "store",
-                    state_dir=workdir / "argo",
-                ),
-                # a Retry node repeats its Pod's line: show the pods only
-                echo=lambda line: None if " (Retry " in line else say(f"  {line}"),
-            )
-        say("Phoenix stopped")
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    validate_tenant_id(args.tenant)
+    config = load_config(args.config or str(resources.files("pipeline.demo") / "config.yaml"))
+    config.storage.url = f"file://{workdir / 'store'}"
+    # The steps run `cogniverse-optimize` from PATH, as the image's entrypoint would be.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    say(f"starting Phoenix (working dir {workdir / 'phoenix'})")
+    with LocalPhoenix(working_dir=workdir / "phoenix") as phoenix:
+        config.phoenix.endpoint = phoenix.url
+        say(f"Phoenix ready at {phoenix.url}")
+        # 48 h of traffic, all of it in the run's lookback window: enough trusted labels for a
+        # held-out set the gate can decide on (≥ 60 routing examples).
+        seeded = seed_demo_tenant(phoenix.url, args.tenant, hours=DEMO_HOURS)
+        if seeded.skipped:
+            say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
+        else:
+            say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
+                f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
+        configmap = workdir / "configmap"
+        configmap.mkdir(parents=True, exist_ok=True)
+        (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        say(f"LM {config.llm.primary.model}; store {config.storage.url}")
+        say(f"argo (local): submit {args.workflows / 'batch-optimization.yaml'}")
+        result = run_workflow(
+            RunOptions(
+                files=[args.workflows / "batch-optimization.yaml"],
+                templates=[args.workflows / "module-optimization.yaml"],
+                parameters={
+                    "tenant-id": args.tenant,
+                    "optimizer-category": "routing",
+                    "optimizer-type": args.targets,
+                    "use-synthetic-data": "true" if args.use_synthetic else "false",
+                    "max-iterations": str(args.max_iterations),
+                    "lookback-hours": str(DEMO_HOURS),  # the whole seeded window
+                },
+                configmaps={CONFIGMAP: configmap},
+                artifact_root=workdir / "store",
+                state_dir=workdir / "argo",
+            ),
+            # a Retry node repeats its Pod's line: show the pods only
+            echo=lambda line: None if " (Retry " in line else say(f"  {line}"),
+        )
+    say("Phoenix stopped")
 
     print()
     print(f"Workflow {result.name} {result.phase} in {time.monotonic() - started:.0f}s{f': {result.message}' if result.message else ''}")
-    _print_outcome(workdir / "store", args.tenant, result, config.llm.primary.model)
+    _print_outcome(config, args.tenant, result)
     print(f"Status:    {result.status_file}   (the shape of `argo get {result.name} -o json`)")
     print(f"Logs:      {result.run_dir / 'logs'}")
     return 0 if result.phase == "Succeeded" else 1
 
 
-def _print_outcome(store_root: Path, tenant: str, result: object, model: str) -> None:
+def _print_outcome(config: PipelineConfig, tenant: str, result: RunResult) -> None:
+    """The run's gate decisions and evaluations, read from the store it wrote (the run id is the
+    workflow's name)."""
     import json
 
+    from pipeline.run import readers
+    from pipeline.run.context import StageContext
+    from pipeline.storage import open_store
+
+    ctx = StageContext(config=config, store=open_store(config.storage), tenant=tenant, run_id=result.name)
+    stages = readers.run_results(ctx)
     outputs = {p["name"]: p.get("value") for p in result.status.get("status", {}).get("outputs", {}).get("parameters", [])}
-    gates = sorted((store_root / "tenants" / tenant / "runs" / result.name / "gate").glob("*/result.json"))
-    for path in gates:
-        decided = json.loads(path.read_text())
+    for results in stages["targets"].values():
+        decided = results.get("gate")
+        if decided is None:
+            continue
         change = "—" if decided.get("improvement_pct") is None else f"{decided['improvement_pct']:+.1f}%"
         verdict = "PROMOTED" if decided["deployed"] else decided["decision"].upper()
         print(f"  {decided['target']:<16} improvement {change:>8}  gate: {verdict}")
-        evaluation = path.parents[2] / "evaluate" / path.parent.name / "result.json"
-        if evaluation.is_file():
-            _print_evaluation(json.loads(evaluation.read_text()))
+        if "evaluate" in results:
+            _print_evaluation(results["evaluate"])
         for reason in decided["reasons"]:
             print(f"      {reason}")
-    plan = store_root / "tenants" / tenant / "runs" / result.name / "plan" / "result.json"
-    if plan.is_file():
-        for decision in json.loads(plan.read_text())["decisions"]:
-            if not decision["train"]:
-                print(f"  {decision['target']:<16} not trained: {decision['reason']}")
+    for decision in (stages.get("plan") or {}).get("decisions", []):
+        if not decision["train"]:
+            print(f"  {decision['target']:<16} not trained: {decision['reason']}")
     if outputs.get("deployed") != "true":
-        print(f"  Nothing was promoted: no candidate beat production by enough on held-out data (LM {model}).")
+        print(f"  Nothing was promoted: no candidate beat production by enough on held-out data (LM {config.llm.primary.model}).")
     print(f"Outputs:   {json.dumps(outputs)}")
-    print(f"Artifacts: {store_root / 'tenants' / tenant / 'runs' / result.name}")
+    print(f"Artifacts: {ctx.store.local_path(ctx.run_prefix)}")
     location = outputs.get("report-location") or ""
     if location.startswith("file://"):
         print(f"Report:    {location[len('file://'):]}")

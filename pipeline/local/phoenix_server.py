@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from pipeline.errors import ConfigError, PhoenixUnavailableError
+from pipeline.errors import ConfigError, PhoenixUnavailableError, fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON_ENV = "COGNIVERSE_PHOENIX_PYTHON"
@@ -229,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Phoenix is up at {url} (log: {server.log_path}); Ctrl-C to stop", flush=True)
         code = server.wait()
     except (ConfigError, PhoenixUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return fail(exc)
     except _Interrupted as stop:
         code = 128 + stop.signum
     finally:

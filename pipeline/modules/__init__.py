@@ -1,60 +1,147 @@
-"""Module registry: a trained module is one Signature + Module + metric + example builder.
+"""Module registry: a trained module is one file in this package that assigns `SPEC =
+ModuleSpec(...)`: its Signature and program, metric, example builder and the facts below.
 
-The registry maps names to import paths so that stages which never touch DSPy (harvest,
-gate, report) can list modules without importing it.
+Modules are found, not listed: every file here whose top level assigns `SPEC = ModuleSpec(...)`
+is one. Its facts (`name`, `per_modality`, `real_data`, `synthetic`, `adaptive`) are read
+from the file's source, where they must be literals, so that what the CLI, plan, synthesize,
+gate and report ask of the registry (names, targets, where a module's data comes from) never
+imports DSPy; `load_module` imports the file for the rest. Adding a module: README, "Adding a
+module".
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pipeline.config import MODALITIES
+from pipeline.datasets import labelled_for_target, split_for_training, stratified_split
+from pipeline.domain import MODALITIES
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     import dspy
 
-_REGISTRY: dict[str, str] = {
-    "routing": "pipeline.modules.routing",
-    "modality": "pipeline.modules.modality",
-}
-PER_MODALITY = {"modality"}
+_HERE = Path(__file__).resolve().parent
 
 
-@dataclass(frozen=True)
-class ModuleSpec:
-    """What the train/evaluate/predict stages need to know about one module."""
+@dataclass(frozen=True, kw_only=True)
+class ModuleFacts:
+    """What is known of a module without importing it."""
 
     name: str
+    per_modality: bool = False  # trained once per modality: targets `<name>-<modality>`
+    real_data: bool = True  # labelled real experiences train it and form its held-out set
+    synthetic: str | None = None  # the generator with its own examples file that trains it; None = examples.jsonl
+    adaptive: bool = True  # a ChoiceProgram: the `adaptive` strategy applies (else a DSPy optimizer by size)
+
+    def labelled(self, experiences: list[dict[str, Any]], modality: str | None) -> list[dict[str, Any]]:
+        """The labelled real experiences it learns from (none for a module the traces do not label)."""
+        return labelled_for_target(experiences, modality) if self.real_data else []
+
+    def datasets(self, experiences: list[dict[str, Any]], synthetic: list[dict[str, Any]], modality: str | None,
+                 fraction: float, seed: int, *, hybrid: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(real training rows, synthetic training rows, held-out rows). Held-out rows are
+        trusted real labels; a module without real data holds out a seeded, stratified share of
+        its synthetic examples instead (the only labels there are). HYBRID caps synthetic rows
+        at the real ones, 1:1."""
+        if self.real_data:
+            real_train, heldout = split_for_training(experiences, modality, fraction, seed)
+        else:
+            real_train, (synthetic, heldout) = [], stratified_split(synthetic, fraction, seed)
+        if hybrid:
+            synthetic = synthetic[: len(real_train)]
+        return real_train, synthetic, heldout
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModuleSpec(ModuleFacts):
+    """What the train/evaluate/predict stages need to know about one module."""
+
     program_factory: Callable[[], "dspy.Module"]
-    metric: Callable[[Any, Any], float]
+    metric: Callable[..., float]
     build_example: Callable[[dict[str, Any]], "dspy.Example"]
     input_fields: tuple[str, ...]
-    label_field: str
+    label_field: str  # the output evaluate scores (against a row's `label`)
     text_field: str = "query"  # what the fast tier classifies and demos are retrieved by
+    outputs: tuple[str, ...] | None = None  # what predict writes of a prediction; None = an agent choice
 
     def text_of(self, record: dict[str, Any]) -> str:
         return str(record.get(self.text_field) or "")
 
+    def answer(self, pred: Any) -> dict[str, Any]:
+        """predict's output fields for one prediction."""
+        if self.outputs is not None:
+            return {field: getattr(pred, field, None) for field in self.outputs}
+        return {"recommended_agent": getattr(pred, self.label_field), "confidence": pred.confidence,
+                "reasoning": getattr(pred, "reasoning", None), "tier": getattr(pred, "tier", None)}
+
+
+_FACTS = tuple(f.name for f in fields(ModuleFacts))
+
+
+@functools.cache
+def _registry() -> dict[str, tuple[str, ModuleFacts]]:
+    """Module name → (its import path, its facts), from the package's sources."""
+    found: dict[str, tuple[str, ModuleFacts]] = {}
+    for path in sorted(_HERE.glob("*.py")):
+        facts = _declared(path)
+        if facts is not None:
+            if facts.name in found:
+                raise TypeError(f"{path}: module {facts.name!r} is also declared in {found[facts.name][0]}")
+            found[facts.name] = (f"{__name__}.{path.stem}", facts)
+    return found
+
+
+def _declared(path: Path) -> ModuleFacts | None:
+    """The facts of the `SPEC = ModuleSpec(...)` at the top level of `path`, if it has one."""
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SPEC" for t in node.targets)):
+            continue
+        if not (isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "ModuleSpec"):
+            return None
+        values = {}
+        for keyword in node.value.keywords:
+            if keyword.arg in _FACTS:
+                try:
+                    values[keyword.arg] = ast.literal_eval(keyword.value)
+                except ValueError:
+                    raise TypeError(f"{path}: ModuleSpec({keyword.arg}=...) must be a literal: the registry reads it without importing the file") from None
+        return ModuleFacts(**values)
+    return None
+
 
 def module_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_registry())
+
+
+def facts(name: str) -> ModuleFacts:
+    if name not in _registry():
+        raise ConfigError(f"unknown module {name!r}; known: {', '.join(module_names())}")
+    return _registry()[name][1]
 
 
 def load_module(name: str) -> ModuleSpec:
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown module {name!r}; known: {', '.join(module_names())}")
-    return importlib.import_module(_REGISTRY[name]).SPEC
+    declared = facts(name)
+    spec: ModuleSpec = importlib.import_module(_registry()[name][0]).SPEC
+    if ModuleFacts(**{f: getattr(spec, f) for f in _FACTS}) != declared:
+        raise TypeError(f"module {name}: its SPEC's facts differ from what its source declares")
+    return spec
+
+
+def is_per_modality(name: str) -> bool:
+    return name in _registry() and facts(name).per_modality
 
 
 def parse_target(target: str) -> tuple[str, str | None]:
     """`routing` → ("routing", None); `modality-video` → ("modality", "video")."""
     module, _, modality = target.partition("-")
-    if module not in _REGISTRY:
+    if module not in _registry():
         raise ConfigError(f"unknown module target {target!r}; known modules: {', '.join(module_names())}")
-    if module in PER_MODALITY:
+    if facts(module).per_modality:
         if modality not in MODALITIES:
             raise ConfigError(f"module {module!r} is trained per modality: use {module}-<{'|'.join(MODALITIES)}>")
         return module, modality
@@ -66,7 +153,7 @@ def parse_target(target: str) -> tuple[str, str | None]:
 def all_targets() -> list[str]:
     targets = []
     for name in module_names():
-        if name in PER_MODALITY:
+        if facts(name).per_modality:
             targets.extend(f"{name}-{m}" for m in MODALITIES)
         else:
             targets.append(name)

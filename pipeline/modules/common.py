@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Any
 
-from pipeline.config import AGENTS
+from pipeline.domain import AgentName
 
-AgentName = Literal[AGENTS]  # the catalog in pipeline.config, as a label set DSPy can enforce
+__all__ = ["AGENT_DESCRIPTIONS", "AgentName", "agent_match", "clamp_confidence", "context_text"]
 
 AGENT_DESCRIPTIONS = (
     "video_search_agent: finds video clips and moments in videos; "

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 
+from pipeline.domain import Modality
 from pipeline.modules import ModuleSpec
 from pipeline.modules.common import AGENT_DESCRIPTIONS, AgentName, agent_match
 from pipeline.modules.program import ChoiceProgram
 
-Modality = Literal["video", "image", "audio", "document", "text"]
 
 
 class RouteByModality(dspy.Signature):
@@ -34,6 +34,7 @@ def build_example(record: dict[str, Any]) -> dspy.Example:
 
 SPEC = ModuleSpec(
     name="modality",
+    per_modality=True,
     program_factory=ModalityRoutingModule,
     metric=agent_match,
     build_example=build_example,

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.config import AGENTS
+from pipeline.domain import AGENTS
 from pipeline.datasets import TRUSTED_SOURCES
 
 # Order matters: it is the column order of every model, saved with each model version.

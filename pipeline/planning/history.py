@@ -1,6 +1,6 @@
 """The tenant's planning history: what each run decided per target, and what it measured.
 
-Two create-only files per (run, target) (pipeline.planning.keys):
+Two create-only files per (run, target) (pipeline.layout):
 - the decision, written by the run's plan stage from its committed result, with the context
   it saw; a re-run of the run writes nothing new (the key exists);
 - the outcome, written once the run's train/evaluate results say what training achieved:
@@ -19,8 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from pipeline.errors import AlreadyExistsError, NotFoundError
-from pipeline.layout import check_name, stage_prefix
-from pipeline.planning.keys import DECISION_SUFFIX, OUTCOME_SUFFIX, decision_key, history_prefix, outcome_key
+from pipeline.layout import DECISION_SUFFIX, OUTCOME_SUFFIX, decision_key, outcome_key, planning_history_prefix, result_key
 from pipeline.storage import ObjectStore
 
 
@@ -78,8 +77,7 @@ def record_decisions(store: ObjectStore, records: list[DecisionRecord]) -> int:
 
 def load(store: ObjectStore, tenant: str, run_id: str | None = None) -> list[HistoryEntry]:
     """Every decision (of `run_id` only, if given) with its outcome when known, oldest run first."""
-    prefix = history_prefix(tenant) if run_id is None else f"{history_prefix(tenant)}/{check_name('run id', run_id)}"
-    keys = store.list(prefix)
+    keys = store.list(planning_history_prefix(tenant, run_id))
     outcomes = {k for k in keys if k.endswith(OUTCOME_SUFFIX)}
     entries = []
     for key in keys:
@@ -141,6 +139,6 @@ def measure(store: ObjectStore, tenant: str, run_id: str, target: str) -> Outcom
 
 def _committed(store: ObjectStore, tenant: str, run_id: str, stage: str, target: str) -> dict[str, Any] | None:
     try:
-        return store.get_json(f"{stage_prefix(tenant, run_id, stage)}/{target}/result.json")
+        return store.get_json(result_key(tenant, run_id, stage, target))
     except NotFoundError:
         return None

@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError
-from pipeline.planning.keys import model_pointer_key, model_version_prefix, models_prefix
+from pipeline import layout
+from pipeline.layout import MODEL_META_FILE, model_pointer_key, model_version_prefix, models_prefix
 from pipeline.planning.models import MODEL_KINDS, TrainingDecisionModel, TrainingStrategyModel
 from pipeline.storage import ObjectStore
 
-META_FILE = "meta.json"
+META_FILE = MODEL_META_FILE
 _VERSION_DIR = re.compile(r"/v([0-9]{6,})/")
 _ATTEMPTS = 5
 
@@ -46,8 +47,8 @@ def current(store: ObjectStore, tenant: str, kind: str) -> ModelPointer | None:
 
 def load(store: ObjectStore, pointer: ModelPointer) -> Model:
     cls = MODEL_KINDS[_check(pointer.kind)]
-    metadata = store.get_json(f"{pointer.prefix}/{META_FILE}")
-    files = {name: store.get(f"{pointer.prefix}/{name}") for name in cls.FILES}
+    metadata = store.get_json(layout.key(pointer.prefix, META_FILE))
+    files = {name: store.get(layout.key(pointer.prefix, name)) for name in cls.FILES}
     return cls.from_files(files, metadata)
 
 
@@ -61,9 +62,9 @@ def publish(store: ObjectStore, tenant: str, model: Model) -> ModelPointer:
         created_at = datetime.now(timezone.utc).isoformat()
         try:
             for name, data in model.files().items():
-                store.put_new(f"{prefix}/{name}", data)
+                store.put_new(layout.key(prefix, name), data)
             meta = {**model.metadata, "version": version, "created_at": created_at}
-            store.put_json_new(f"{prefix}/{META_FILE}", meta)
+            store.put_json_new(layout.key(prefix, META_FILE), meta)
         except AlreadyExistsError:
             continue  # a concurrent plan took this number: take the next one
         model.metadata = meta

@@ -6,71 +6,32 @@ The annotation count is what the cron workflows gate training on.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from pipeline.errors import NotFoundError
-from pipeline.stages import harvest
-from pipeline.stages.base import StageContext, read_parquet
+from pipeline.layout import ANNOTATIONS_FILE, EXPERIENCES_FILE
+from pipeline.run.annotate import STAGE, AnnotateInputs, AnnotateResult, Verification
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput, read_parquet
+from pipeline.run.harvest import ANNOTATION_NAME, experience_schema, harvested
 
-STAGE = "annotate"
-EXPERIENCES_FILE = "experiences.parquet"
-ANNOTATIONS_FILE = "annotations.jsonl"
 ANNOTATOR_IDENTIFIER = "cogniverse-optimizer"  # Phoenix upserts on (name, span_id, identifier)
 
 log = logging.getLogger(__name__)
 
 
-class AnnotateInputs(BaseModel):
-    confidence_threshold: float | None = None  # default: config.annotation_confidence_threshold
-    max_annotations: int | None = None  # default: config.max_annotations_per_run
-
-
-class Verification(BaseModel):
-    """The annotator measured on human-labelled decisions, before any of its labels is used."""
-
-    n: int
-    correct: int
-    accuracy: float | None
-    low: float | None  # Wilson 95 %
-    high: float | None
-    min_accuracy: float
-    trusted: bool
-    reason: str
-
-
-class AnnotateResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
-    candidates: int
-    annotated: int  # LLM annotations used: written to Phoenix and labelling experiences (trusted annotator only)
-    failed: int
-    written_to_phoenix: int
-    deferred: int
-    labelled: int
-    experiences_key: str | None
-    annotator_model: str | None
-    proposed: int = 0  # annotations the LLM produced, used or not
-    verification: Verification | None = None
-
-
-def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
-    out = ctx.output(STAGE)
-    if (done := out.committed()) is not None:
-        return AnnotateResult.model_validate(done)
-    harvested = ctx.output(harvest.STAGE).committed()
-    if harvested is None:
+@committed_stage(STAGE, AnnotateResult)
+def run(ctx: StageContext, inputs: AnnotateInputs, out: StageOutput) -> AnnotateResult:
+    done = harvested(ctx)
+    if done is None:
         raise NotFoundError(f"run {ctx.run_id}: harvest has not completed; run `harvest` first")
-    if not harvested.get("experiences_key"):
-        result = AnnotateResult(
+    if not done.experiences_key:
+        return AnnotateResult(
             status="skipped", reason="insufficient data: harvest found no experiences", candidates=0, annotated=0,
             failed=0, written_to_phoenix=0, deferred=0, labelled=0, experiences_key=None, annotator_model=None,
         )
-        out.commit(result)
-        return result
 
-    experiences = read_parquet(ctx.store, harvested["experiences_key"])
+    experiences = read_parquet(ctx.store, done.experiences_key)
     threshold = ctx.config.annotation_confidence_threshold if inputs.confidence_threshold is None else inputs.confidence_threshold
     limit = ctx.config.max_annotations_per_run if inputs.max_annotations is None else inputs.max_annotations
     candidates = sorted(
@@ -96,7 +57,7 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
             ctx.config.phoenix.endpoint,
             ctx.config.phoenix.project_for(ctx.tenant),
             [{k: a[k] for k in ("span_id", "label", "score", "explanation")} for a in annotations],
-            name=harvest.ANNOTATION_NAME,
+            name=ANNOTATION_NAME,
             annotator_kind="LLM",
             identifier=ANNOTATOR_IDENTIFIER,
         )
@@ -108,8 +69,8 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
 
     used = {a["span_id"] for a in annotations}
     out.put_jsonl(ANNOTATIONS_FILE, [{**a, "used": a["span_id"] in used} for a in proposals])
-    key = out.put_parquet(EXPERIENCES_FILE, experiences, schema=harvest.experience_schema())
-    result = AnnotateResult(
+    key = out.put_parquet(EXPERIENCES_FILE, experiences, schema=experience_schema())
+    return AnnotateResult(
         status="ok",
         candidates=len(candidates),
         annotated=len(annotations),
@@ -122,8 +83,6 @@ def run(ctx: StageContext, inputs: AnnotateInputs) -> AnnotateResult:
         proposed=len(proposals),
         verification=verification,
     )
-    out.commit(result)
-    return result
 
 
 def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dict[str, Any]], cfg: Any,
@@ -132,12 +91,12 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dic
     candidate); only a trusted annotator then annotates the candidates (an untrusted one's labels
     would be thrown away: no LM calls for them). A reply that cannot be parsed is counted, not
     fatal. Verification answers are cached in the store (with `ctx`), so re-runs pay once."""
-    from pipeline.annotator import RoutingAnnotator
     from pipeline.lm import check_lm, lm_context
     from pipeline.metrics import wilson_interval
+    from pipeline.modules import annotator as annotator_module
     from pipeline.prediction_cache import PredictionCache
 
-    annotator = RoutingAnnotator()
+    annotator = annotator_module.program()
     annotations, failed = [], 0
     with lm_context(spec) as lm:
         check_lm(lm)
@@ -173,9 +132,10 @@ def annotate_all(candidates: list[dict[str, Any]], spec: Any, reviewed: list[dic
 
 def _annotate_one(annotator: Any, experience: dict[str, Any]) -> Any:
     from pipeline.errors import is_lm_unreachable
+    from pipeline.modules.annotator import inputs_of
 
     try:
-        return annotator(experience=experience)
+        return annotator(**inputs_of(experience))
     except Exception as exc:  # DSPy raises plain exceptions for unparseable replies
         if is_lm_unreachable(exc):
             raise

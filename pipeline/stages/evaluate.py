@@ -9,20 +9,17 @@ the held-out split, and either side can be any program version: `run` (this run'
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
-from pipeline.errors import ConfigError, NotFoundError
 from pipeline.datasets import data_hash
+from pipeline.domain import AGENTS, MODALITIES
+from pipeline.errors import ConfigError, NotFoundError
+from pipeline.jsonlines import read_jsonl_file
+from pipeline.layout import EVALUATION_FILE
 from pipeline.metrics import (
-    PairedDifference,
-    PairedTest,
     ProgramMetrics,
     mcnemar_one_sided,
     paired_difference,
@@ -31,112 +28,49 @@ from pipeline.metrics import (
     wilson_interval,
 )
 from pipeline.modules import load_module, parse_target
-from pipeline.stages import train
-from pipeline.stages.base import StageContext, read_jsonl
-
-STAGE = "evaluate"
-REPORT_FILE = "evaluation.json"
-PRIMARY_METRIC = "accuracy"
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput, read_jsonl
+from pipeline.run.evaluate import (
+    PRIMARY_METRIC,
+    STAGE,
+    EvaluateInputs,
+    EvaluateResult,
+    Interval,
+    ProgramRef,
+    TierSlice,
+    evaluation_part,
+)
+from pipeline.run.train import DEFAULT_ATTEMPT, TrainResult, load_program, trained
 
 log = logging.getLogger(__name__)
 
 
-class EvaluateInputs(BaseModel):
-    target: str
-    candidate: str = "run"
-    baseline: str = "production"
-    golden_path: str | None = None
-    attempt: str = train.DEFAULT_ATTEMPT  # which of the run's train attempts is "run"
+def _part(inputs: EvaluateInputs) -> str:
+    """The evaluation's folder, keyed on its inputs (a golden set by its content)."""
+    _, modality = parse_target(inputs.target)
+    golden = data_hash(load_golden(Path(inputs.golden_path), modality)) if inputs.golden_path else None
+    return evaluation_part(inputs, golden)
 
 
-class ProgramRef(BaseModel):
-    kind: Literal["run", "production", "unoptimized", "history"]
-    label: str  # for people: "candidate (run r1)", "production v3", "unoptimized"
-    artifact_prefix: str | None
-    sequence: int | None = None
-
-
-class Interval(BaseModel):
-    low: float
-    high: float
-
-
-class TierSlice(BaseModel):
-    """The examples one tier of a composite program answered, and how each tier would have
-    done on them: where the LM tier answers, it must beat the classifier there."""
-
-    tier: str
-    n: int
-    accuracy: float
-    classifier_accuracy: float | None = None  # the fast tier's own answers on the same examples
-
-
-class EvaluateResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
-    target: str
-    dataset: str  # "held-out" or the golden file
-    n: int = 0
-    primary_metric: str = PRIMARY_METRIC
-    candidate: ProgramRef | None = None
-    baseline: ProgramRef | None = None
-    candidate_metrics: ProgramMetrics | None = None
-    baseline_metrics: ProgramMetrics | None = None
-    candidate_interval: Interval | None = None  # Wilson 95 % of the accuracy
-    baseline_interval: Interval | None = None
-    difference: PairedDifference | None = None  # candidate − baseline accuracy, Newcombe 95 % interval
-    improvement_pct: float | None = None
-    improvement_basis: str | None = None
-    paired_test: PairedTest | None = None
-    incumbent: dict[str, Any] | None = None  # the router's own logged choices on the human-labelled examples
-    candidate_tiers: list[TierSlice] = []
-    lm_calls: dict[str, int] = {}  # LM calls spent per side; cached answers cost none
-    cached: dict[str, int] = {}  # answers read from the prediction cache per side
-    report_key: str | None = None
-    lm: str | None = None
-    inputs: dict[str, Any] | None = None
-
-
-def evaluation_part(inputs: EvaluateInputs, golden_digest: str | None) -> str:
-    """The store folder of an evaluation, keyed on its inputs: the default one (this run's
-    candidate against production on the held-out split) is the gate's; any other combination
-    gets its own folder, so a re-run with other programs or another golden file never returns
-    a stale result."""
-    base = train.part_name(inputs.target, inputs.attempt)
-    if (inputs.candidate, inputs.baseline, inputs.golden_path) == ("run", "production", None):
-        return base
-    key = json.dumps({"candidate": inputs.candidate, "baseline": inputs.baseline, "golden": golden_digest}, sort_keys=True)
-    return f"{base}.{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
+@committed_stage(STAGE, EvaluateResult, part=_part)
+def run(ctx: StageContext, inputs: EvaluateInputs, out: StageOutput) -> EvaluateResult:
     module_name, modality = parse_target(inputs.target)
-    golden_digest = None
+    candidate_of_run = trained(ctx, inputs.target, inputs.attempt)
     if inputs.golden_path:
         examples, dataset = load_golden(Path(inputs.golden_path), modality), inputs.golden_path
-        golden_digest = data_hash(examples)
-    out = ctx.output(STAGE, evaluation_part(inputs, golden_digest))
-    if (done := out.committed()) is not None:
-        return EvaluateResult.model_validate(done)
-
-    trained = ctx.output(train.STAGE, train.part_name(inputs.target, inputs.attempt)).committed()
-    if not inputs.golden_path:
-        if trained is None:
+    else:
+        if candidate_of_run is None:
             raise NotFoundError(f"run {ctx.run_id}: train has not completed for {inputs.target}")
-        if trained["status"] != "ok":
-            result = EvaluateResult(status="skipped", reason=f"train skipped: {trained['reason']}", target=inputs.target,
-                                    dataset="held-out", inputs=inputs.model_dump(mode="json"))
-            out.commit(result)
-            return result
-        examples, dataset = read_jsonl(ctx.store, trained["heldout_key"]), "held-out"
+        if candidate_of_run.status != "ok":
+            return EvaluateResult(status="skipped", reason=f"train skipped: {candidate_of_run.reason}", target=inputs.target,
+                                  dataset="held-out")
+        examples, dataset = read_jsonl(ctx.store, candidate_of_run.heldout_key), "held-out"
     if not examples:
-        result = EvaluateResult(status="skipped", reason="insufficient data: no evaluation examples", target=inputs.target,
-                                dataset=dataset, inputs=inputs.model_dump(mode="json"))
-        out.commit(result)
-        return result
+        return EvaluateResult(status="skipped", reason="insufficient data: no evaluation examples", target=inputs.target,
+                              dataset=dataset)
 
-    candidate = resolve_program(ctx, inputs.target, inputs.candidate, trained)
-    baseline = resolve_program(ctx, inputs.target, inputs.baseline, trained)
+    candidate = resolve_program(ctx, inputs.target, inputs.candidate, candidate_of_run)
+    baseline = resolve_program(ctx, inputs.target, inputs.baseline, candidate_of_run)
 
     from pipeline.lm import check_lm, lm_context
 
@@ -155,7 +89,7 @@ def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
     improvement, basis = relative_improvement(getattr(cand_metrics, PRIMARY_METRIC), getattr(base_metrics, PRIMARY_METRIC))
     paired = mcnemar_one_sided(cand_right, base_right)
     report_key = out.put_json(
-        REPORT_FILE,
+        EVALUATION_FILE,
         {
             "examples": [
                 {"query": e["query"], "gold": g, "candidate": c, "baseline": b,
@@ -165,7 +99,7 @@ def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
             "input_fields": list(spec.input_fields),
         },
     )
-    result = EvaluateResult(
+    return EvaluateResult(
         status="ok",
         target=inputs.target,
         dataset=dataset,
@@ -186,10 +120,7 @@ def run(ctx: StageContext, inputs: EvaluateInputs) -> EvaluateResult:
         cached={"candidate": cand_usage["cached"], "baseline": base_usage["cached"]},
         report_key=report_key,
         lm=lm_spec.model,
-        inputs=inputs.model_dump(mode="json"),
     )
-    out.commit(result)
-    return result
 
 
 def incumbent_accuracy(examples: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -222,15 +153,19 @@ def _rounded(pair: tuple[float, float]) -> tuple[float, float]:
     return round(pair[0], 4), round(pair[1], 4)
 
 
-def resolve_program(ctx: StageContext, target: str, ref: str, trained: dict[str, Any] | None) -> ProgramRef:
+def resolve_program(ctx: StageContext, target: str, ref: str, candidate: TrainResult | dict[str, Any] | None) -> ProgramRef:
+    """`ref` (run, production, unoptimized or a version number) as a program; `candidate` is
+    the run's train result (as committed, or typed)."""
     from pipeline import promotion
 
+    if isinstance(candidate, dict):
+        candidate = TrainResult.model_validate(candidate)
     if ref == "run":
-        if not trained or trained.get("status") != "ok":
+        if candidate is None or candidate.status != "ok":
             raise NotFoundError(f"run {ctx.run_id} has no trained candidate for {target}")
-        attempt = trained.get("attempt") or train.DEFAULT_ATTEMPT
-        which = f"run {ctx.run_id}" + ("" if attempt == train.DEFAULT_ATTEMPT else f", attempt {attempt}")
-        return ProgramRef(kind="run", label=f"candidate ({which})", artifact_prefix=trained["artifact_prefix"])
+        attempt = candidate.attempt or DEFAULT_ATTEMPT
+        which = f"run {ctx.run_id}" + ("" if attempt == DEFAULT_ATTEMPT else f", attempt {attempt}")
+        return ProgramRef(kind="run", label=f"candidate ({which})", artifact_prefix=candidate.artifact_prefix)
     if ref == "unoptimized":
         return ProgramRef(kind="unoptimized", label="unoptimized program", artifact_prefix=None)
     if ref == "production":
@@ -258,7 +193,7 @@ def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: 
 
     spec = load_module(module_name)
     program = (
-        spec.program_factory() if ref.artifact_prefix is None else train.load_program(ctx.store, module_name, ref.artifact_prefix)
+        spec.program_factory() if ref.artifact_prefix is None else load_program(ctx.store, module_name, ref.artifact_prefix)
     )
     cache = prediction_cache.PredictionCache(ctx.store, ctx.tenant, program, lm_spec) if ref.kind != "run" and lm_spec else None
     meter, cached = LMMeter(), 0
@@ -292,20 +227,8 @@ def _score(gold: list[str], rows: list[dict[str, Any]]) -> ProgramMetrics:
 
 def load_golden(path: Path, modality: str | None) -> list[dict[str, Any]]:
     """Golden set: JSON Lines of {query, expected_agent, modality?}; bad lines are errors."""
-    from pipeline.config import AGENTS, MODALITIES
-
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"golden dataset not found: {path}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
+    for number, raw in read_jsonl_file(path, "golden dataset"):
         if not isinstance(raw, dict) or not isinstance(raw.get("query"), str) or raw.get("expected_agent") not in AGENTS:
             raise ConfigError(f"{path}, line {number}: needs a string 'query' and an 'expected_agent' from the catalog")
         row_modality = raw.get("modality") or "text"

@@ -16,82 +16,37 @@ history) and reports and commits "promoted", instead of reading its own swap as 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import BaseModel
-
+from pipeline import promotion
 from pipeline.errors import ConflictError, NotFoundError
-from pipeline.stages import evaluate
-from pipeline.stages.base import StageContext
-
-if TYPE_CHECKING:
-    from pipeline import promotion
-
-STAGE = "gate"
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput
+from pipeline.run.evaluate import EvaluateResult, evaluated
+from pipeline.run.gate import STAGE, GateInputs, GateResult
+from pipeline.run.train import part_name
 
 
-class GateInputs(BaseModel):
-    target: str
-    attempt: str = "1"  # the train/evaluate attempt whose candidate is gated (train.DEFAULT_ATTEMPT)
-    improvement_threshold: float | None = None  # percent; default from config
-
-
-class GateResult(BaseModel):
-    target: str
-    decision: Literal["promoted", "rejected", "skipped", "conflict"]
-    deployed: bool
-    reasons: list[str]
-    improvement_pct: float | None = None
-    threshold_pct: float
-    heldout_n: int = 0
-    p_value: float | None = None
-    production_sequence: int | None = None
-    artifact_prefix: str | None = None
-
-    def failure(self) -> ConflictError | None:
-        """A lost race is exit 6 once this result is committed and printed: the step fails
-        visibly instead of passing green, and Argo does not retry it (6 is not transient; a
-        retry would only repeat the committed answer). Re-run to evaluate against the new
-        production."""
-        if self.decision != "conflict":
-            return None
-        return ConflictError(f"gate {self.target}: conflict: {'; '.join(self.reasons)}")
-
-
-def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
-    from pipeline import promotion
-
-    from pipeline.stages.train import part_name
-
-    part = part_name(inputs.target, inputs.attempt)
-    out = ctx.output(STAGE, part)
-    if (done := out.committed()) is not None:
-        return GateResult.model_validate(done)
+@committed_stage(STAGE, GateResult, part=lambda inputs: part_name(inputs.target, inputs.attempt))
+def run(ctx: StageContext, inputs: GateInputs, out: StageOutput) -> GateResult:
     threshold = ctx.config.gate.improvement_threshold if inputs.improvement_threshold is None else inputs.improvement_threshold
-    evaluated = ctx.output(evaluate.STAGE, part).committed()
-    if evaluated is None:
+    ev = evaluated(ctx, inputs.target, inputs.attempt)
+    if ev is None:
         raise NotFoundError(f"run {ctx.run_id}: evaluate has not completed for {inputs.target}")
-    ev = evaluate.EvaluateResult.model_validate(evaluated)
     current = promotion.current(ctx.store, ctx.tenant, inputs.target)
     if ev.status != "ok":
-        result = GateResult(
+        return GateResult(
             target=inputs.target, decision="skipped", deployed=False, reasons=[ev.reason or "evaluation skipped"],
             threshold_pct=threshold, production_sequence=current.sequence if current else None,
         )
-        out.commit(result)
-        return result
 
     if (mine := _own_promotion(ctx, inputs.target, ev)) is not None:
         moved = f"; production has since moved to v{current.sequence}" if current and current.sequence != mine.sequence else ""
-        result = GateResult(
+        return GateResult(
             target=inputs.target, decision="promoted", deployed=True,
             reasons=[f"promoted as v{mine.sequence} by an earlier attempt of this run, whose result was not committed{moved}"],
             improvement_pct=ev.improvement_pct, threshold_pct=threshold, heldout_n=ev.n,
             p_value=ev.paired_test.p_value if ev.paired_test else None,
             production_sequence=mine.sequence, artifact_prefix=mine.artifact_prefix,
         )
-        out.commit(result)
-        return result
 
     reasons = decide(ev, threshold, ctx.config.gate.min_heldout_examples, ctx.config.gate.max_p_value)
     decision: str = "rejected" if reasons else "promoted"
@@ -124,7 +79,7 @@ def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
                 reasons = [f"improvement {ev.improvement_pct:+.1f}% ≥ {threshold}% on {ev.n} examples (p={ev.paired_test.p_value:.3f})"]
             except ConflictError as exc:
                 decision, reasons = "conflict", [str(exc)]
-    result = GateResult(
+    return GateResult(
         target=inputs.target,
         decision=decision,
         deployed=decision == "promoted",
@@ -136,14 +91,10 @@ def run(ctx: StageContext, inputs: GateInputs) -> GateResult:
         production_sequence=sequence,
         artifact_prefix=ev.candidate.artifact_prefix if decision == "promoted" else None,
     )
-    out.commit(result)
-    return result
 
 
-def _own_promotion(ctx: StageContext, target: str, ev: "evaluate.EvaluateResult") -> "promotion.ProductionPointer | None":
+def _own_promotion(ctx: StageContext, target: str, ev: "EvaluateResult") -> "promotion.ProductionPointer | None":
     """This run's promotion of this candidate, if an earlier attempt of the gate made it."""
-    from pipeline import promotion
-
     if ev.candidate is None or ev.candidate.kind != "run" or not ev.candidate.artifact_prefix:
         return None
     for record in reversed(promotion.history(ctx.store, ctx.tenant, target)):
@@ -152,7 +103,7 @@ def _own_promotion(ctx: StageContext, target: str, ev: "evaluate.EvaluateResult"
     return None
 
 
-def decide(ev: "evaluate.EvaluateResult", threshold: float, min_n: int, max_p: float) -> list[str]:
+def decide(ev: "EvaluateResult", threshold: float, min_n: int, max_p: float) -> list[str]:
     """Reasons to refuse; empty means promote."""
     reasons = []
     if ev.candidate is None or ev.candidate.kind != "run":

@@ -11,45 +11,18 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
-from pipeline.config import AGENTS, MODALITIES
+from pipeline.domain import AGENTS, MODALITIES
+from pipeline.layout import EXPERIENCES_FILE
 from pipeline.reward import compute_reward
-from pipeline.stages.base import StageContext
-
-STAGE = "harvest"
-EXPERIENCES_FILE = "experiences.parquet"
-ANNOTATION_NAME = "routing_annotation"
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput
+from pipeline.run.harvest import ANNOTATION_NAME, STAGE, HarvestInputs, HarvestResult, experience_schema
 
 
-class HarvestInputs(BaseModel):
-    lookback_hours: float = 24.0
-    min_confidence: float = 0.7
-    end_time: datetime | None = None  # default: the run's start, fixed per run id
-
-
-class HarvestResult(BaseModel):
-    status: Literal["ok", "skipped"]
-    reason: str | None = None
-    project: str
-    window_start: datetime
-    window_end: datetime
-    spans_read: int
-    duplicates: int
-    malformed: dict[str, int]
-    experiences: int
-    labelled: int
-    labels_by_source: dict[str, int]
-    experiences_key: str | None
-
-
-def run(ctx: StageContext, inputs: HarvestInputs) -> HarvestResult:
-    out = ctx.output(STAGE)
-    if (done := out.committed()) is not None:
-        return HarvestResult.model_validate(done)
-
+@committed_stage(STAGE, HarvestResult)
+def run(ctx: StageContext, inputs: HarvestInputs, out: StageOutput) -> HarvestResult:
     from pipeline import phoenix_io  # lazy: only harvest/annotate talk to Phoenix
 
     cfg = ctx.config
@@ -90,7 +63,7 @@ def run(ctx: StageContext, inputs: HarvestInputs) -> HarvestResult:
     for e in experiences:
         by_source[e["label_source"]] = by_source.get(e["label_source"], 0) + 1
     key = out.put_parquet(EXPERIENCES_FILE, experiences, schema=experience_schema()) if experiences else None
-    result = HarvestResult(
+    return HarvestResult(
         status="ok" if experiences else "skipped",
         reason=None if experiences else f"insufficient data: no valid routing spans in {project} for the window",
         project=project,
@@ -104,8 +77,6 @@ def run(ctx: StageContext, inputs: HarvestInputs) -> HarvestResult:
         labels_by_source=dict(sorted(by_source.items())),
         experiences_key=key,
     )
-    out.commit(result)
-    return result
 
 
 def to_experience(
@@ -161,31 +132,6 @@ def to_experience(
         "label_source": source,
         "label_score": label_score,
     }, None
-
-
-def experience_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("span_id", pa.string()),
-            ("trace_id", pa.string()),
-            ("timestamp", pa.string()),
-            ("query", pa.string()),
-            ("chosen_agent", pa.string()),
-            ("confidence", pa.float64()),
-            ("modality", pa.string()),
-            ("processing_time", pa.float64()),
-            ("context", pa.string()),
-            ("search_quality", pa.float64()),
-            ("agent_success", pa.float64()),
-            ("user_satisfaction", pa.float64()),
-            ("reward", pa.float64()),
-            ("label", pa.string()),
-            ("label_source", pa.string()),
-            ("label_score", pa.float64()),
-        ]
-    )
 
 
 def _number(value: Any) -> float | None:

@@ -12,31 +12,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Literal
-
-from pydantic import BaseModel
-
 from pipeline.errors import ConfigError, NotFoundError
-from pipeline.stages.base import StageContext
+from pipeline.layout import run_id_of, run_started_key, runs_prefix, tenant_prefix
+from pipeline.run.context import StageContext
+from pipeline.run.maintenance import MaintenanceInputs, MaintenanceResult
 
 STALE_TEMP_S = 3600.0  # a temp file this old belongs to no live write
-
-
-class MaintenanceInputs(BaseModel):
-    retention_days: float = 30.0
-    dry_run: bool = False
-
-
-class MaintenanceResult(BaseModel):
-    status: Literal["ok"]
-    dry_run: bool
-    retention_days: float
-    runs_scanned: int
-    runs_deleted: list[str]
-    runs_kept_unknown_age: list[str]
-    objects_deleted: int
-    objects_kept_for_production: int
-    temp_files_removed: int
 
 
 def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
@@ -46,11 +27,9 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
     if inputs.retention_days < 1:
         raise ConfigError("--retention-days must be at least 1")
     cutoff = datetime.now(timezone.utc) - timedelta(days=inputs.retention_days)
-    runs_root = f"tenants/{ctx.tenant}/runs/"
-    keys = ctx.store.list(runs_root)
     by_run: dict[str, list[str]] = {}
-    for key in keys:
-        by_run.setdefault(key[len(runs_root):].split("/", 1)[0], []).append(key)
+    for key in ctx.store.list(runs_prefix(ctx.tenant)):
+        by_run.setdefault(run_id_of(ctx.tenant, key), []).append(key)
 
     protected: set[str] = set()
     for target in all_targets():
@@ -70,7 +49,8 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
         doomed = [k for k in run_keys if not any(k.startswith(p) for p in protected)]
         kept += len(run_keys) - len(doomed)
         # the start record goes last: a maintenance run killed midway finds the run again
-        doomed.sort(key=lambda k: k.endswith("/run/started.json"))
+        start = run_started_key(ctx.tenant, run_id)
+        doomed.sort(key=lambda k: k == start)
         if not inputs.dry_run:
             for key in doomed:
                 ctx.store.delete(key)
@@ -92,15 +72,15 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
 
 def _started_at(ctx: StageContext, run_id: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(ctx.store.get_json(f"tenants/{ctx.tenant}/runs/{run_id}/run/started.json")["started_at"])
-    except (NotFoundError, KeyError, ValueError):
+        return datetime.fromisoformat(ctx.store.get_json(run_started_key(ctx.tenant, run_id))["started_at"])
+    except (NotFoundError, ConfigError, KeyError, ValueError):  # ConfigError: a folder no run id names
         return None
 
 
 def _compact_local(ctx: StageContext) -> int:
     """Temp files older than an hour under the tenant (local store only: S3 writes are atomic
     and leave nothing behind)."""
-    root = ctx.store.local_path(f"tenants/{ctx.tenant}")
+    root = ctx.store.local_path(tenant_prefix(ctx.tenant))
     if root is None or not root.is_dir():
         return 0
     removed = 0

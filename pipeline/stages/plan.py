@@ -25,104 +25,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from pipeline.config import MODALITIES
-from pipeline.datasets import labelled_data_hash, labelled_for_target
-from pipeline.errors import NotFoundError
-from pipeline.modules import parse_target
-from pipeline.optimizers import AUTO, optimizer_choice
+from pipeline import promotion
+from pipeline.datasets import labelled_data_hash
+from pipeline.domain import MODALITIES
+from pipeline.layout import HELDOUT_FILE, METADATA_FILE, TRAINSET_FILE
+from pipeline.modules import facts, parse_target
+from pipeline.optimizers import optimizer_choice
 from pipeline.planning import history, planner
 from pipeline.planning.context import build_context, normalise
-from pipeline.planning.rules import USES_SYNTHETIC, Strategy
-from pipeline.stages.base import StageContext, read_jsonl
+from pipeline.planning.rules import USES_SYNTHETIC
+from pipeline.run import readers
+from pipeline.run.annotate import annotated
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput
+from pipeline.run.harvest import harvested
+from pipeline.run.plan import STAGE, HistoryStatus, PlanInputs, PlanResult, TargetDecision, TrainItem, feedback, planned
+from pipeline.run.synthesize import synthesized_files
 
-STAGE = "plan"
-
-
-class PlanInputs(BaseModel):
-    targets: list[str]
-    use_synthetic_data: bool = False
-    force_training: bool = False
-    synthetic_budget: int | None = None  # synthetic examples the run will request; default config.planning
-    optimizer: str = AUTO  # forced on every target, or auto
-    annotation_threshold: int = Field(default=0, ge=0)  # fewer annotations this run → enough_annotations false
-
-
-class TargetDecision(BaseModel):
-    target: str
-    train: bool
-    strategy: Strategy
-    real_examples: int
-    forced: bool = False
-    explored: bool = False  # the model said skip; trained anyway so the history keeps measuring
-    decided_by: str  # train or skip: "rules: cold start, N/10 history records: <rule>", "model vN (...)", "force-training"
-    reason: str
-    strategy_decided_by: str = ""
-    expected_improvement_pct: float | None = None  # the decision model's estimate; None under rules
-    p_beneficial: float | None = None  # the decision model's P(training helps)
-    strategy_probabilities: dict[str, float] | None = None
-    context: dict[str, Any] | None = None  # the modeling context (features) the decision saw
-
-
-class TrainItem(BaseModel):
-    """One element of the fan-out list (Argo `withParam`)."""
-
-    target: str
-    use_synthetic: bool
-    strategy: Strategy
-    optimizer: str = AUTO  # a name from pipeline.optimizers.OPTIMIZERS, or auto
-
-
-class HistoryStatus(BaseModel):
-    decisions: int = 0  # earlier runs' decisions on record
-    measured: int = 0  # ... with a measured outcome (what the meta-models learn from)
-    pending: int = 0  # ... to train whose outcome is not known yet
-    backfilled: int = 0  # outcomes this plan filled in
-
-
-class PlanResult(BaseModel):
-    decisions: list[TargetDecision]
-    train: list[TrainItem]
-    train_count: int
-    synthetic_allowed: bool = False
-    annotated: int = 0  # LLM annotations this run's annotate committed
-    enough_annotations: bool = True  # annotated >= the annotation threshold, or forced: train at all
-    history: HistoryStatus = HistoryStatus()
-    models: dict[str, planner.ModelStatus] = {}
-
-
-class FeedbackResult(BaseModel):
-    run_id: str
-    recorded: int  # outcomes written now
-    measured: int  # this run's decisions with an outcome on record
-    pending: int  # decisions to train still without one
+__all__ = ["STAGE", "PlanInputs", "PlanResult", "decide", "feedback", "run"]
 
 
 def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
-    from pipeline import promotion
-    from pipeline.stages.train import load_experiences
+    decided = _plan(ctx, inputs)
+    committed = planned(ctx) or decided  # a concurrent attempt may have committed first: its plan stands
+    _record(ctx, committed)  # also heals a crash between the commit and the history write
+    return committed
 
-    out = ctx.output(STAGE)
-    if (done := out.committed()) is not None:
-        result = PlanResult.model_validate(done)
-        _record(ctx, result)  # heals a crash between the commit and the history write
-        return result
+
+@committed_stage(STAGE, PlanResult)
+def _plan(ctx: StageContext, inputs: PlanInputs, out: StageOutput) -> PlanResult:
     cfg = ctx.config.planning
     optimizer = optimizer_choice(inputs.optimizer)
-    annotated = int((ctx.output("annotate").committed() or {}).get("annotated") or 0)
-    experiences = load_experiences(ctx)
+    done = annotated(ctx)
+    n_annotated = done.annotated if done is not None else 0
+    experiences = readers.experiences(ctx)
     earlier = [e for e in history.load(ctx.store, ctx.tenant) if e.decision.run_id != ctx.run_id]
     backfilled = history.backfill(ctx.store, ctx.tenant, earlier)
     models = planner.prepare_models(ctx.store, ctx.tenant, earlier, cfg)
     now = ctx.run_started_at()
     malformed_rate = _malformed_rate(ctx)
-    synthetic = _synthetic_counts(ctx, inputs)
+    synthetic: dict[str | None, dict[str | None, int]] = {}  # generator file → counts per modality
 
     decisions = []
     for target in inputs.targets:
-        _, modality = parse_target(target)
-        rows = labelled_for_target(experiences, modality)
+        name, modality = parse_target(target)
+        module = facts(name)
+        rows = module.labelled(experiences, modality)
+        if module.synthetic not in synthetic:
+            synthetic[module.synthetic] = _synthetic_counts(ctx, inputs, module.synthetic)
         pointer = promotion.current(ctx.store, ctx.tenant, target)
         metadata = _artifact_metadata(ctx, pointer)
         context = build_context(
@@ -134,10 +84,12 @@ def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
             production_score=(pointer.metrics.get("candidate") if pointer is not None else None),
             last_trained_at=_last_trained(pointer, earlier, target),
             now=now,
-            synthetic_count=synthetic.get(modality, 0),
+            synthetic_count=synthetic[module.synthetic].get(modality, 0),
             never_trained_days=cfg.never_trained_days,
         )
-        trained_on = (metadata.get("data_hashes") or {}).get("real_labelled") if metadata else None
+        # "nothing would change" compares the real labelled data; a module without any is
+        # retrained on fresh synthetic data instead.
+        trained_on = (metadata.get("data_hashes") or {}).get("real_labelled") if metadata and module.real_data else None
         decision = decide(target, rows, trained_on, inputs.use_synthetic_data, inputs.force_training,
                           features=context.features(), models=models, explore_key=f"{ctx.tenant}/{ctx.run_id}/{target}")
         decision.context = context.model_dump()
@@ -152,13 +104,9 @@ def run(ctx: StageContext, inputs: PlanInputs) -> PlanResult:
         pending=sum(1 for e in earlier if e.pending),
         backfilled=backfilled,
     )
-    result = PlanResult(decisions=decisions, train=train, train_count=len(train), synthetic_allowed=inputs.use_synthetic_data,
-                        annotated=annotated, enough_annotations=inputs.force_training or annotated >= inputs.annotation_threshold,
-                        history=status, models=models.statuses)
-    out.commit(result)
-    committed = PlanResult.model_validate(out.committed())  # a concurrent attempt may have committed first
-    _record(ctx, committed)
-    return committed
+    return PlanResult(decisions=decisions, train=train, train_count=len(train), synthetic_allowed=inputs.use_synthetic_data,
+                      annotated=n_annotated, enough_annotations=inputs.force_training or n_annotated >= inputs.annotation_threshold,
+                      history=status, models=models.statuses)
 
 
 def decide(
@@ -171,16 +119,6 @@ def decide(
         explore_key,
     )
     return TargetDecision(target=target, real_examples=len(rows), **d.model_dump())
-
-
-def feedback(ctx: StageContext) -> FeedbackResult:
-    """Record the measured outcome of this run's decisions (after its gates)."""
-    entries = history.load(ctx.store, ctx.tenant, run_id=ctx.run_id)
-    recorded = history.backfill(ctx.store, ctx.tenant, entries, run_id=ctx.run_id)
-    return FeedbackResult(
-        run_id=ctx.run_id, recorded=recorded, measured=sum(1 for e in entries if e.outcome is not None),
-        pending=sum(1 for e in entries if e.pending),
-    )
 
 
 def _record(ctx: StageContext, result: PlanResult) -> None:
@@ -197,19 +135,17 @@ def _record(ctx: StageContext, result: PlanResult) -> None:
 
 
 def _malformed_rate(ctx: StageContext) -> float:
-    harvested = ctx.output("harvest").committed() or {}
-    spans = harvested.get("spans_read") or 0
-    return sum((harvested.get("malformed") or {}).values()) / spans if spans else 0.0
+    done = harvested(ctx)
+    spans = done.spans_read if done is not None else 0
+    return sum(done.malformed.values()) / spans if spans else 0.0
 
 
-def _synthetic_counts(ctx: StageContext, inputs: PlanInputs) -> dict[str | None, int]:
-    """Synthetic examples per modality (None = all): this run's if synthesize already ran, else
-    the run's budget spread evenly over the modalities when synthetic data is on."""
-    from pipeline.stages import synthesize
-    from pipeline.stages.train import load_synthetic
-
-    if ctx.output(synthesize.STAGE).committed() is not None:
-        rows = load_synthetic(ctx, None)  # what train would read
+def _synthetic_counts(ctx: StageContext, inputs: PlanInputs, generator: str | None) -> dict[str | None, int]:
+    """Synthetic examples per modality (None = all) of a module's examples file (`generator`,
+    pipeline.run.readers.synthetic): this run's if synthesize already ran, else the run's
+    budget spread evenly over the modalities when synthetic data is on."""
+    if synthesized_files(ctx) is not None:
+        rows = readers.synthetic(ctx, None, generator)  # what train would read
         counts: dict[str | None, int] = {m: sum(1 for r in rows if r.get("modality") == m) for m in MODALITIES}
         counts[None] = len(rows)
         return counts
@@ -220,12 +156,7 @@ def _synthetic_counts(ctx: StageContext, inputs: PlanInputs) -> dict[str | None,
 
 
 def _artifact_metadata(ctx: StageContext, pointer: Any) -> dict[str, Any] | None:
-    if pointer is None:
-        return None
-    try:
-        return ctx.store.get_json(f"{pointer.artifact_prefix}/metadata.json")
-    except NotFoundError:
-        return None
+    return None if pointer is None else readers.artifact_json(ctx.store, pointer.artifact_prefix, METADATA_FILE)
 
 
 def _production_queries(ctx: StageContext, pointer: Any) -> set[str] | None:
@@ -234,12 +165,11 @@ def _production_queries(ctx: StageContext, pointer: Any) -> set[str] | None:
         return None
     queries: set[str] = set()
     found = False
-    for name in ("trainset.jsonl", "heldout.jsonl"):
-        try:
-            queries.update(normalise(r["query"]) for r in read_jsonl(ctx.store, f"{pointer.artifact_prefix}/{name}") if r.get("query"))
+    for name in (TRAINSET_FILE, HELDOUT_FILE):
+        rows = readers.artifact_rows(ctx.store, pointer.artifact_prefix, name)
+        if rows is not None:
+            queries.update(normalise(r["query"]) for r in rows if r.get("query"))
             found = True
-        except NotFoundError:
-            continue
     return queries if found else None
 
 

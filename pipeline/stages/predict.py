@@ -10,33 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, NotFoundError
+from pipeline.jsonlines import read_jsonl_file
 from pipeline.modules import load_module, parse_target
+from pipeline.run.predict import PredictInputs, PredictResult
+from pipeline.run.train import load_program
 from pipeline.storage import ObjectStore
-
-
-class PredictInputs(BaseModel):
-    tenant: str
-    target: str
-    input_path: str
-    output_path: str
-    version: str = "production"  # production | unoptimized | a history sequence number
-
-
-class PredictResult(BaseModel):
-    target: str
-    program: str
-    answered: int
-    failed: int
-    output_path: str
 
 
 def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> PredictResult:
     from pipeline import promotion
-    from pipeline.stages.train import load_program
 
     module_name, modality = parse_target(inputs.target)
     spec = load_module(module_name)
@@ -74,9 +58,7 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
             for row in rows:
                 args = {field: row.get(field, "") for field in spec.input_fields}
                 try:
-                    pred = program(**args)
-                    answer = {"recommended_agent": getattr(pred, spec.label_field), "confidence": pred.confidence,
-                              "reasoning": getattr(pred, "reasoning", None), "tier": getattr(pred, "tier", None)}
+                    answer = spec.answer(program(**args))
                     answered += 1
                 except Exception as exc:  # one unparseable reply must not lose the other answers
                     from pipeline.errors import is_lm_unreachable
@@ -93,18 +75,8 @@ def run(config: PipelineConfig, store: ObjectStore, inputs: PredictInputs) -> Pr
 
 
 def _read_queries(path: Path, modality: str | None) -> list[dict]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"input file not found: {path}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
+    for number, row in read_jsonl_file(path, "input file"):
         if not isinstance(row, dict) or not isinstance(row.get("query"), str):
             raise ConfigError(f"{path}, line {number}: needs a string 'query'")
         if modality is not None:

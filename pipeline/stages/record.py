@@ -7,50 +7,30 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from pydantic import BaseModel
-
 from pipeline.errors import AlreadyExistsError, ConfigError
-from pipeline.stages.base import StageContext
+from pipeline.layout import run_record_key
+from pipeline.run import readers
+from pipeline.run.context import StageContext
+from pipeline.run.plan import feedback
+from pipeline.run.record import RecordInputs, RunRecord
 
-RECORD_FILE = "record.json"
-
-
-class RecordInputs(BaseModel):
-    status: str
-    failures: str = ""  # Argo's {{workflow.failures}}: a JSON list, or empty
-
-
-class RunRecord(BaseModel):
-    tenant: str
-    run_id: str
-    status: str
-    stages_committed: list[str]
-    targets: dict[str, list[str]]
-    deployed: list[str]
-    failures: list[dict]
-    recorded_at: str
-    record_key: str
+__all__ = ["RecordInputs", "RunRecord", "run"]
 
 
 def run(ctx: StageContext, inputs: RecordInputs) -> RunRecord:
-    from pipeline.stages.report import collect
-
-    key = f"{ctx.run_prefix}/run/{RECORD_FILE}"
+    key = run_record_key(ctx.tenant, ctx.run_id)
     try:
         failures = json.loads(inputs.failures) if inputs.failures.strip() else []
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--failures is not JSON: {exc.msg}") from exc
     if not isinstance(failures, list):
         raise ConfigError("--failures must be a JSON list")
-    from pipeline.stages import plan
 
-    plan.feedback(ctx)  # measured outcomes → the planning meta-models' history
-    stages = collect(ctx)
-    targets = {target: sorted(results) for target, results in stages.pop("targets").items()}
-    deployed = sorted(
-        target for target in targets
-        if (ctx.output("gate", target).committed() or {}).get("deployed")
-    )
+    feedback(ctx)  # measured outcomes → the planning meta-models' history
+    stages = readers.run_results(ctx)
+    per_target = stages.pop("targets")
+    targets = {target: sorted(results) for target, results in per_target.items()}
+    deployed = sorted(target for target, results in per_target.items() if (results.get("gate") or {}).get("deployed"))
     record = RunRecord(
         tenant=ctx.tenant,
         run_id=ctx.run_id,

@@ -11,58 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.stages.base import StageContext
-
-STAGE = "report"
-MANIFEST_FILE = "manifest.json"
-HTML_FILE = "report.html"
-SINGLE_STAGES = ("harvest", "annotate", "plan", "synthesize")
-PER_TARGET_STAGES = ("train", "evaluate", "gate")
-
-
-class TargetSummary(BaseModel):
-    target: str
-    trained: bool
-    optimizer: str | None = None
-    improvement_pct: float | None = None
-    candidate_accuracy: float | None = None
-    baseline_accuracy: float | None = None
-    baseline: str | None = None
-    decision: str | None = None
-    deployed: bool = False
-    reasons: list[str] = []
-
-
-class ReportResult(BaseModel):
-    tenant: str
-    run_id: str
-    targets: list[TargetSummary]
-    improvements: dict[str, float | None]  # per target, percent; None where nothing was evaluated
-    deployed: list[str]
-    any_deployed: bool
-    manifest_key: str
-    report_key: str
-    report_location: str  # full URL in the store
-    report_path: str | None  # a local file path when the store is local
-
-
-def collect(ctx: StageContext) -> dict[str, Any]:
-    """All committed stage results of the run, keyed by stage (and target)."""
-    stages: dict[str, Any] = {}
-    for stage in SINGLE_STAGES:
-        result = ctx.output(stage).committed()
-        if result is not None:
-            stages[stage] = result
-    targets: dict[str, dict[str, Any]] = {}
-    for stage in PER_TARGET_STAGES:
-        prefix = f"{ctx.run_prefix}/{stage}/"
-        for key in ctx.store.list(prefix):
-            rest = key[len(prefix):]
-            target, _, name = rest.partition("/")
-            if name == "result.json":
-                targets.setdefault(target, {})[stage] = ctx.store.get_json(key)
-    stages["targets"] = dict(sorted(targets.items()))
-    return stages
+from pipeline.layout import HTML_FILE, MANIFEST_FILE
+from pipeline.run import readers
+from pipeline.run.commit import committed_stage
+from pipeline.run.context import StageContext, StageOutput
+from pipeline.run.report import STAGE, ReportResult, TargetSummary
 
 
 def summarise(target: str, results: dict[str, Any]) -> TargetSummary:
@@ -87,11 +40,9 @@ def summarise(target: str, results: dict[str, Any]) -> TargetSummary:
     )
 
 
-def run(ctx: StageContext, inputs: BaseModel | None = None) -> ReportResult:
-    out = ctx.output(STAGE)
-    if (done := out.committed()) is not None:
-        return ReportResult.model_validate(done)
-    stages = collect(ctx)
+@committed_stage(STAGE, ReportResult)
+def run(ctx: StageContext, inputs: BaseModel | None, out: StageOutput) -> ReportResult:
+    stages = readers.run_results(ctx)
     summaries = [summarise(t, r) for t, r in stages["targets"].items()]
     manifest = {
         "tenant": ctx.tenant,
@@ -106,7 +57,7 @@ def run(ctx: StageContext, inputs: BaseModel | None = None) -> ReportResult:
     manifest_key = out.put_json(MANIFEST_FILE, manifest)
     report_key = out.put_bytes(HTML_FILE, render_html(ctx, stages, summaries).encode())
     local = ctx.store.local_path(report_key)
-    result = ReportResult(
+    return ReportResult(
         tenant=ctx.tenant,
         run_id=ctx.run_id,
         targets=summaries,
@@ -118,8 +69,6 @@ def run(ctx: StageContext, inputs: BaseModel | None = None) -> ReportResult:
         report_location=ctx.store.describe(report_key),
         report_path=str(local) if local else None,
     )
-    out.commit(result)
-    return result
 
 
 # ---------------------------------------------------------------------------- HTML

@@ -3,8 +3,9 @@ content into examples of its module's schema.
 
 A generator decides which schemas suit it (its selection rule), pairs content with an intent
 (its jobs), and labels each job by the module's rules; the LM only writes the wording of the
-query (pipeline.synthesis). `trained` generators feed modules this project trains (routing,
-modality); the others store examples for future modules.
+query (pipeline.synthetic.programs). `trained` generators write the shared examples.jsonl that
+routing and modality train on; the others write their own file, which a module may train on
+(cross_modal: pipeline.modules.cross_modal) or which waits for a future one (workflow).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from pipeline.config import MODALITIES
+from pipeline.domain import MODALITIES
 from pipeline.content import ContentItem, ContentProfile
 from pipeline.errors import ConfigError
 from pipeline.synthetic import patterns as pt
@@ -89,7 +90,7 @@ class Generator(ABC):
         """The module-schema example for a job whose query the LM wrote."""
 
     def program(self) -> Any:
-        from pipeline.synthesis import QueryGenerator
+        from pipeline.synthetic.programs import QueryGenerator
 
         return QueryGenerator()
 
@@ -154,7 +155,7 @@ class CrossModalGenerator(Generator):
     name = "cross_modal"
     schema = CrossModalExample
     trained = False
-    task = "recognise queries that need two modalities combined, and which modality leads"
+    task = "recognise queries that need two modalities combined, and which modality leads"  # module cross_modal
     items_per_job = 2
     min_modalities = 2
     rule = "schemas of at least two modalities, one per modality, so content can be paired across them"
@@ -183,7 +184,7 @@ class CrossModalGenerator(Generator):
         return jobs
 
     def program(self) -> Any:
-        from pipeline.synthesis import CrossModalQueryGenerator
+        from pipeline.synthetic.programs import CrossModalQueryGenerator
 
         return CrossModalQueryGenerator()
 
@@ -198,6 +199,7 @@ class CrossModalGenerator(Generator):
             id=f"synthetic-cross_modal-{job.example_id}", query=query, provenance=provenance,
             primary_modality=pa.modality, secondary_modality=pb.modality, agent=job.labels["agent"],
             secondary_agent=job.labels["secondary_agent"], shared_topics=job.labels["shared_topics"],
+            modalities=sorted({pa.modality, pb.modality}), label=pa.modality,
         )
 
 
@@ -214,7 +216,7 @@ class WorkflowGenerator(PerItemGenerator):
                    {"follow_up": follow_up, "agent_sequence": pt.workflow_agents(follow_up, profile)})
 
     def program(self) -> Any:
-        from pipeline.synthesis import WorkflowQueryGenerator
+        from pipeline.synthetic.programs import WorkflowQueryGenerator
 
         return WorkflowQueryGenerator()
 

@@ -44,7 +44,7 @@ def select_profiles(
 
 
 def _ask_llm(generator: Generator, candidates: list[ContentProfile], request: SyntheticDataRequest) -> tuple[list[str], str]:
-    from pipeline.synthesis import ProfileChooser
+    from pipeline.synthetic.programs import ProfileChooser
 
     chooser = ProfileChooser([p.name for p in candidates], request.max_profiles)
     listing = "\n".join(f"{p.name} ({p.modality}): {p.description or 'no description'}" for p in candidates)

@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.modules.common import AgentName
+from pipeline.domain import AgentName, Modality
 
 Optimizer = Literal["modality", "cross_modal", "routing", "workflow"]
-Modality = Literal["video", "image", "audio", "document", "text"]
 # diverse = the backend's random sample as is; entity_rich = items with topics/entities first
 Strategy = Literal["diverse", "entity_rich"]
 SelectionMode = Literal["rules", "llm", "llm-fallback"]
@@ -61,7 +60,8 @@ class ModalityExample(_Example):
 
 
 class CrossModalExample(_Example):
-    """A query that needs two modalities (kept for a future cross-modal module)."""
+    """module `cross_modal`: (query, the modalities detected) → fuse them?, which leads. Every
+    generated query needs both items' modalities, so `fuse` is always true here."""
 
     module: Literal["cross_modal"] = "cross_modal"
     primary_modality: Modality
@@ -69,6 +69,10 @@ class CrossModalExample(_Example):
     agent: AgentName  # searches the primary modality
     secondary_agent: AgentName
     shared_topics: list[str] = []
+    modalities: list[Modality] = []  # the two modalities, sorted: what a detector would report
+    fuse: bool = True
+    label: Modality  # what the module is scored on: the primary modality
+    label_source: Literal["synthetic"] = "synthetic"
 
 
 class WorkflowExample(_Example):

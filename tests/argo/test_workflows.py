@@ -202,3 +202,32 @@ def test_outputs_and_items_are_result_fields(docs: dict[str, dict]) -> None:
     fan_out = next(t for t in by_name["optimize"]["dag"]["tasks"] if "withParam" in t)
     items = set(re.findall(r"\{\{item\.([^}]+)\}\}", str(fan_out["arguments"])))
     assert items and items <= plan.TrainItem.model_fields.keys()
+
+
+def test_the_template_runs_the_stages_in_the_contract_order(docs: dict[str, dict]) -> None:
+    """pipeline.contract.STAGE_ORDER is the one declaration of the order: every stage template
+    the DAGs call runs after the stages before it (transitively, through the nested DAGs)."""
+    from pipeline import contract
+
+    templates = {t["name"]: t for t in docs["module-optimization.yaml"]["spec"]["templates"]}
+
+    def stages_in(name: str) -> list[list[str]]:
+        """The stages a template runs, as groups in dependency order (one group per task)."""
+        template = templates[name]
+        if "container" in template:
+            return [[name.removesuffix("-with-optimizer")]]
+        tasks = template["dag"]["tasks"]
+        done: list[str] = []
+        groups: list[list[str]] = []
+        while len(done) < len(tasks):
+            ready = [t for t in tasks if t["name"] not in done
+                     and all(d in done for d in re.findall(r"[a-z][a-z-]*", t.get("depends", "")) if d in {x["name"] for x in tasks})]
+            assert ready, f"{name}: dependency cycle"
+            stage_groups = [s for t in ready for g in stages_in(t["template"]) for s in g]
+            groups.append(sorted(set(stage_groups), key=stage_groups.index))
+            done += [t["name"] for t in ready]
+        return groups
+
+    order = [stage for group in stages_in("main") for stage in group]
+    assert list(dict.fromkeys(order)) == list(contract.STAGE_ORDER)
+    assert docs["module-optimization.yaml"]["spec"]["onExit"] == contract.EXIT_HANDLER

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 # What each stage's CLI process imports before it does any work (its lazy imports included).
 STAGE_IMPORTS = {
     "harvest": "pipeline.stages.harvest, pipeline.phoenix_io",
-    "annotate": "pipeline.stages.annotate, pipeline.phoenix_io, pipeline.lm, pipeline.annotator",
-    "synthesize": "pipeline.stages.synthesize, pipeline.lm, pipeline.synthesis",
+    "annotate": "pipeline.stages.annotate, pipeline.phoenix_io, pipeline.lm, pipeline.modules.annotator",
+    "synthesize": "pipeline.stages.synthesize, pipeline.lm, pipeline.synthetic.programs",
     "train": "pipeline.stages.train, pipeline.lm, pipeline.optimizers, pipeline.modules.routing",
     "evaluate": "pipeline.stages.evaluate, pipeline.lm, pipeline.modules.routing, pipeline.promotion",
     "gate": "pipeline.stages.gate, pipeline.promotion",
@@ -52,7 +52,7 @@ def bench_harvest(spans: int) -> dict[str, float]:
     from pipeline.config import PipelineConfig, StorageConfig
     from pipeline.local.phoenix_server import LocalPhoenix
     from pipeline.stages import harvest
-    from pipeline.stages.base import StageContext
+    from pipeline.run.context import StageContext
     from pipeline.storage import open_store
 
     with tempfile.TemporaryDirectory() as tmp, LocalPhoenix(working_dir=Path(tmp) / "phoenix") as phoenix:

@@ -103,7 +103,7 @@ def harvested_experiences(workdir: Path) -> list[dict[str, Any]]:
     """The demo tenant's experiences, harvested once by the real stage and kept in the bench store."""
     from pipeline.config import PipelineConfig
     from pipeline.stages import harvest
-    from pipeline.stages.base import StageContext, read_parquet
+    from pipeline.run.context import StageContext, read_parquet
     from pipeline.storage import open_store
 
     config = PipelineConfig()
@@ -131,8 +131,9 @@ def bench_lm(model: str, rows: list[str], evaluation: list[dict[str, Any]], expe
     from pipeline.config import PipelineConfig
     from pipeline.datasets import split_for_training
     from pipeline.lm import LMMeter, lm_context
+    from pipeline.run.context import StageContext
+    from pipeline.run.train import load_program
     from pipeline.stages import harvest, train
-    from pipeline.stages.base import StageContext
     from pipeline.storage import open_store
 
     config = PipelineConfig()
@@ -219,11 +220,11 @@ def bench_lm(model: str, rows: list[str], evaluation: list[dict[str, Any]], expe
             compile_info = {"compile_lm_calls": trained.compile_lm_calls, "compile_tokens": trained.compile_tokens,
                             "compile_seconds": trained.compile_seconds, "train_stage_seconds": round(time.monotonic() - t0, 1),
                             "max_iterations": max_iterations}
-            program = train.load_program(store, "routing", trained.artifact_prefix)
+            program = load_program(store, "routing", trained.artifact_prefix)
             if name == "adaptive":
                 meta = store.get_json(f"{trained.artifact_prefix}/{train.METADATA_FILE}")
                 compile_info["adaptive_report"] = {k: v for k, v in meta["optimizer_settings"].items() if k not in ("strategy",)}
-                alone = train.load_program(store, "routing", trained.artifact_prefix)
+                alone = load_program(store, "routing", trained.artifact_prefix)
                 alone.set_learned({k: v for k, v in alone.learned.items() if k != "fast_tier"})
                 answers, extra = score_program(alone, **compile_info)
                 record("adaptive: DSPy program alone", answers, **extra)

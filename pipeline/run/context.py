@@ -3,7 +3,7 @@
 A stage writes its files under `tenants/{tenant}/runs/{run_id}/{stage}[/{part}]/` and commits
 by writing `result.json` create-only, last. Until then a killed attempt's files may be
 overwritten by a re-run; after it, the folder is immutable and a re-run returns the
-committed result instead of doing the work twice.
+committed result instead of doing the work twice (pipeline.run.commit).
 """
 
 from __future__ import annotations
@@ -12,17 +12,26 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from pipeline import layout
 from pipeline.config import PipelineConfig
 from pipeline.errors import AlreadyExistsError, ConfigError, ConflictError, NotFoundError
-from pipeline.layout import check_name, run_prefix, stage_prefix
+from pipeline.jsonlines import parse_jsonl
 from pipeline.storage import ObjectStore
 from pipeline.tenant import validate_tenant_id
 
-RESULT_FILE = "result.json"
+R = TypeVar("R", bound=BaseModel)
+
+
+class Outcome(BaseModel):
+    """How a stage that may find nothing to do ended: `skipped` says why in `reason`
+    ("insufficient data: ..."), and is exit 0 like `ok`."""
+
+    status: Literal["ok", "skipped"]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,19 +43,19 @@ class StageContext:
 
     def __post_init__(self) -> None:
         validate_tenant_id(self.tenant)
-        check_name("run id", self.run_id)
+        layout.check_name("run id", self.run_id)
 
     def output(self, stage: str, part: str | None = None) -> "StageOutput":
         return StageOutput(self, stage, part)
 
     @property
     def run_prefix(self) -> str:
-        return run_prefix(self.tenant, self.run_id)
+        return layout.run_prefix(self.tenant, self.run_id)
 
     def run_started_at(self) -> datetime:
         """The run's fixed clock: written once by the first stage, so a re-run of the same run
         id reads the same lookback window instead of a shifted one."""
-        key = f"{self.run_prefix}/run/started.json"
+        key = layout.run_started_key(self.tenant, self.run_id)
         try:
             return datetime.fromisoformat(self.store.get_json(key)["started_at"])
         except NotFoundError:
@@ -61,16 +70,28 @@ class StageContext:
 class StageOutput:
     def __init__(self, ctx: StageContext, stage: str, part: str | None) -> None:
         self.ctx = ctx
-        self.prefix = stage_prefix(ctx.tenant, ctx.run_id, stage) + (f"/{check_name('part', part)}" if part else "")
+        self.prefix = layout.stage_prefix(ctx.tenant, ctx.run_id, stage, part)
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}"
+        return layout.key(self.prefix, name)
 
     def committed(self) -> dict[str, Any] | None:
         try:
-            return self.ctx.store.get_json(self.key(RESULT_FILE))
+            return self.ctx.store.get_json(self.key(layout.RESULT_FILE))
         except NotFoundError:
             return None
+
+    def read(self, model: type[R]) -> R | None:
+        """The committed result as `model`, or None; a stored result of another shape is a
+        corrupted object (exit 2), named."""
+        done = self.committed()
+        if done is None:
+            return None
+        try:
+            return model.model_validate(done)
+        except ValidationError as exc:
+            where = self.ctx.store.describe(self.key(layout.RESULT_FILE))
+            raise ConfigError(f"{where} is not a valid {model.__name__}: {exc}") from exc
 
     def put_bytes(self, name: str, data: bytes) -> str:
         if self.committed() is not None:
@@ -97,7 +118,7 @@ class StageOutput:
     def commit(self, result: BaseModel) -> None:
         payload = json.loads(result.model_dump_json())
         try:
-            self.ctx.store.put_json_new(self.key(RESULT_FILE), payload)
+            self.ctx.store.put_json_new(self.key(layout.RESULT_FILE), payload)
         except AlreadyExistsError:
             pass  # a concurrent attempt committed first; its result stands
 
@@ -118,48 +139,4 @@ def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
         text = store.get(key).decode()
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{store.describe(key)} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{store.describe(key)}, line {number}: not JSON ({exc.msg})") from exc
-    return rows
-
-
-def write_outputs_dir(path: str | None, result: BaseModel) -> None:
-    """One file per top-level field (scalars as text, `true`/`false` for booleans, the rest as
-    compact JSON) plus result.json: what Argo output parameters read with `valueFrom.path`."""
-    if not path:
-        return
-    from pathlib import Path
-
-    target = Path(path)
-    target.mkdir(parents=True, exist_ok=True)
-    payload = json.loads(result.model_dump_json())
-    (target / "result.json").write_text(json.dumps(payload, sort_keys=True) + "\n")
-    if not isinstance(payload, dict):
-        return
-    for field, value in payload.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (int, float, str)):
-            text = str(value)
-        elif value is None:
-            text = ""
-        else:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        (target / field.replace("_", "-")).write_text(text)
-
-
-def write_result_file(path: str | None, result: BaseModel) -> None:
-    """Small JSON result at a path given on the command line: Argo lifts it into output parameters."""
-    if not path:
-        return
-    from pathlib import Path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(result.model_dump_json(indent=2) + "\n")
+    return [row for _, row in parse_jsonl(text, store.describe(key))]

@@ -1,5 +1,6 @@
-"""DSPy modules of synthetic data generation: natural user queries written from real backend
-content, and the LLM choice of which backend schemas to sample (pipeline.synthetic)."""
+"""The DSPy programs of synthetic data generation: natural user queries written from real
+backend content (one per generator kind), and the LLM choice of which backend schemas to sample.
+The labels never come from here: the generators derive them from the content (generators.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ from typing import Annotated, Literal
 import annotated_types
 import dspy
 
-Intent = Literal["search", "summarize", "report"]
-
-# What the user wants from the item → the agent that serves it (search depends on the schema).
-INTENT_AGENTS = {"summarize": "summarizer_agent", "report": "detailed_report_agent"}
+Intent = Literal["search", "summarize", "report"]  # the agent each leads to: patterns.target_agent
 
 # The pattern keeps tiny models from echoing the "{query}" template of the prompt.
 QUERY_PATTERN = r"^[A-Za-z][^{}\n]{7,199}$"

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.config import AGENTS, MODALITIES, VespaConfig, VespaFieldMapping, VespaSchemaConfig
-from pipeline.content import SCHEMA_ROUTES, ContentItem, ContentProfile, known_profile, spread
+from pipeline.config import VespaConfig, VespaFieldMapping, VespaSchemaConfig
+from pipeline.domain import AGENTS, MODALITIES
+from pipeline.content.items import SCHEMA_ROUTES, ContentItem, ContentProfile, known_profile, spread
 from pipeline.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
