@@ -29,8 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "pipeline.promotion", "pipeline.planning", "pipeline.optimizers"),
     ("pipeline.modules", "pipeline.synthetic", "pipeline.adaptive"),
     ("pipeline.run",),
-    ("pipeline.stages",),
-    ("pipeline.cli", "pipeline.batch", "pipeline.outputs", "pipeline.demo", "pipeline.local", "pipeline.argo"),
+    ("pipeline.stages", "pipeline.router"),
+    ("pipeline.cli", "pipeline.batch", "pipeline.outputs", "pipeline.runs", "pipeline.demo", "pipeline.local", "pipeline.argo"),
 )
 # The repository's tools: left out of the wheel the step images install (pyproject.toml).
 TOOLS = ("pipeline.argo", "pipeline.local")

@@ -20,14 +20,15 @@ import yaml
 
 from pipeline import promotion
 from pipeline.adaptive import Settings, fit_fast_tier
-from pipeline.config import AGENTS, PipelineConfig, StorageConfig
+from pipeline.config import PipelineConfig, StorageConfig
+from pipeline.domain import AGENTS
 from pipeline.errors import NotFoundError, StoreUnavailableError
 from pipeline.modules.routing import RoutingModule
 from pipeline.phoenix_io import fetch_routing_spans, wait_for_span_count
 from pipeline.reward import compute_reward
 from pipeline.router import EpsilonGreedy, NoExploration, Router, RoutingTracer
 from pipeline.stages import harvest
-from pipeline.stages.base import StageContext
+from pipeline.run import StageContext
 from pipeline.storage import open_store
 
 REPO = Path(__file__).resolve().parents[1]

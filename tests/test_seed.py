@@ -219,7 +219,7 @@ def test_seeded_traffic_harvests_to_the_same_experiences(phoenix_url: str, tmp_p
 
     from pipeline.config import PipelineConfig, StorageConfig
     from pipeline.stages import harvest
-    from pipeline.stages.base import StageContext
+    from pipeline.run import StageContext
     from pipeline.storage import open_store
 
     now = datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.runs.names import fnv1a_32, log_file_stem, node_id  # noqa: F401 - re-exported: the executor uses them
+
 SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED, RUNNING = "Succeeded", "Failed", "Error", "Skipped", "Omitted", "Running"
 FULFILLED = frozenset({SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED})
 COMPLETED = frozenset({SUCCEEDED, FAILED, ERROR})
@@ -29,7 +31,6 @@ CONTAINER, SUSPEND = "Container", "Suspend"
 
 # Argo's display name is the node name minus its boundary's name and a leading `[i].` or `.`.
 _SEPARATOR = re.compile(r"^(\[\d+\])?\.")
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._()\-\[\]:,]+")
 
 
 def utcnow() -> datetime:
@@ -38,24 +39,6 @@ def utcnow() -> datetime:
 
 def rfc3339(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
-
-def log_file_stem(label: str) -> str:
-    """A node's log file name without `.log`: its label (`WorkflowStatus.label`) made safe;
-    a second node with the same label gets `<stem>-<node id>`."""
-    return _UNSAFE_FILE_CHARS.sub("_", label.replace("/", "."))
-
-
-def fnv1a_32(text: str) -> int:
-    value = 0x811C9DC5
-    for byte in text.encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
-def node_id(workflow_name: str, node_name: str) -> str:
-    """Argo's `Workflow.NodeID`: the workflow name for the root node, else name + FNV hash."""
-    return workflow_name if node_name == workflow_name else f"{workflow_name}-{fnv1a_32(node_name)}"
 
 
 @dataclass

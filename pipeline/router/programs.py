@@ -96,7 +96,7 @@ class ProductionPrograms:
             pointer = ProductionPointer.model_validate_json(versioned.data)
         except ValidationError as exc:
             raise ConfigError(f"{self.store.describe(key)} is not a valid production record: {exc}") from exc
-        from pipeline.stages.train import load_program
+        from pipeline.run.train import load_program
 
         program = load_program(self.store, module_name, pointer.artifact_prefix)
         self.loads += 1

@@ -18,7 +18,8 @@ import threading
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from pipeline.config import AGENTS, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.domain import AGENTS
 from pipeline.errors import ConfigError
 from pipeline.modules import parse_target
 from pipeline.router.decision import RoutingDecision

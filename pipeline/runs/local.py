@@ -238,7 +238,7 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ logs
     def pod_logs(self, info: RunInfo, node: NodeInfo) -> str:
-        from pipeline.argo.status import log_file_stem
+        from pipeline.runs.names import log_file_stem
 
         logs = self.state_dir / info.name / "logs"
         stem = log_file_stem(_label(info, node)) or node.id

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.argo.status import fnv1a_32
+from pipeline.runs.names import fnv1a_32
 
 COMPLETED_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 POD_NAME_FORMAT_ANNOTATION = "workflows.argoproj.io/pod-name-format"
