@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model.split(":", 1)[-1]).name)[:60]
         path = args.out / f"quality-{name}.json"
         path.write_text(json.dumps(result, indent=2) + "\n")
+        path.with_suffix(".md").write_text(markdown_table(result))
         print_table(result)
         print(f"written: {path}")
     return 0
@@ -297,6 +298,31 @@ def print_table(result: dict[str, Any]) -> None:
         for tier, info in (row.get("tiers") or {}).items():
             extra = f", classifier on this slice {info['classifier_accuracy_on_slice']:.1%}" if "classifier_accuracy_on_slice" in info else ""
             print(f"    tier {tier}: {info['n']} queries ({info['share']:.0%}), accuracy {info['accuracy']:.1%}{extra}")
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The results as the README shows them (computed from the run, never typed in)."""
+    lines = [f"**{result['lm']}** — {result['evaluation']['n']} evaluation queries; "
+             f"{result['training']['rows']} training rows {result['training']['labels_by_source']}",
+             "",
+             "| program | accuracy [95 % CI] | macro-F1 | Δ vs unoptimized [95 % CI] | ECE | compile LM calls | eval LM calls | tokens |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        diff = row.get("vs_unoptimized")
+        delta = f"{100 * diff['difference']:+.1f} [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}]" if diff else "—"
+        usage = row.get("eval_usage") or {}
+        tokens = (row.get("compile_tokens") or 0) + usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        calls = row.get("compile_lm_calls")
+        lines.append(f"| {name} | {100 * row['accuracy']:.1f} % [{100 * row['wilson_95'][0]:.1f}, {100 * row['wilson_95'][1]:.1f}] | "
+                     f"{row['macro_f1']:.2f} | {delta} | {row['ece']:.3f} | {'—' if calls is None else calls} | "
+                     f"{usage.get('lm_calls', '—')} | {tokens or '—'} |")
+        for tier, info in (row.get("tiers") or {}).items():
+            if len(row["tiers"]) > 1:
+                mine = (f"; the classifier's own answers there: {100 * info['classifier_accuracy_on_slice']:.1f} %"
+                        if "classifier_accuracy_on_slice" in info and tier == "lm" else "")
+                lines.append(f"| ↳ {tier} tier | {info['n']} queries ({100 * info['share']:.0f} %), "
+                             f"{100 * info['accuracy']:.1f} % right{mine} | | | | | | |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
