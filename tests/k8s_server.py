@@ -245,6 +245,7 @@ class KubeAPIServer:
         self.version = 1000
         self.compacted_below = 0  # a watch from an older resourceVersion gets 410 Expired
         self.max_events_per_watch: int | None = None  # end a watch early, to make the client resume
+        self.advance_on_get = True  # a GET is one reconciliation too; off: only watching moves a workflow on
         self.tick_s = 0.05
         self.controller = Controller()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -413,7 +414,7 @@ class KubeAPIServer:
         if name is not None:
             if self._forbidden(handler, "get", plural, ns):
                 return None
-            if plural == "workflows":
+            if plural == "workflows" and self.advance_on_get:
                 self.advance(ns, name)
             with self._lock:
                 obj = self.objects.get((plural, ns, name))
@@ -489,6 +490,9 @@ class KubeAPIServer:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Transfer-Encoding", "chunked")
+        # This server closes the connection when a watch ends; saying so keeps the client from
+        # reusing it for its next request (a race that turned a resume into a reconnect).
+        handler.send_header("Connection", "close")
         handler.end_headers()
 
         def chunk(data: bytes) -> None:
