@@ -58,6 +58,11 @@ _lookback_hours = _number(low=0.0, high=MAX_LOOKBACK_HOURS, low_open=True)
 _percent = _number(low=0.0)
 
 
+def _optional_positive_int(text: str) -> int | None:
+    """A whole number >= 1, or "" for none (a workflow parameter cannot leave a flag out)."""
+    return None if text == "" else _positive_int(text)
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in LOG_LEVELS:
@@ -297,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="restore the previous production version")
     _common(p, run=False)
     _target(p)
-    p.add_argument("--to", type=_positive_int, help="a specific version from `history`")
+    p.add_argument("--to", type=_optional_positive_int,
+                   help="a specific version from `history`; empty = the previous one (what a workflow passes by default)")
 
     p = sub.add_parser("history", help="production versions of a module target, newest first")
     _common(p, run=False)

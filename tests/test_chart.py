@@ -184,7 +184,7 @@ def test_versions_agree():
 def test_batch_workflow_is_not_installed():
     docs = docs_of("default")
     assert not by_kind(docs, "Workflow"), "a Workflow would start running at helm install"
-    assert {d["metadata"]["name"] for d in by_kind(docs, "WorkflowTemplate")} == {"module-optimization"}
+    assert {d["metadata"]["name"] for d in by_kind(docs, "WorkflowTemplate")} == {"module-optimization", "module-rollback"}
     assert {d["metadata"]["name"] for d in by_kind(docs, "CronWorkflow")} == set(defaults()["cronWorkflows"])
 
 
@@ -640,6 +640,11 @@ def check_walkthrough(readme: str) -> None:
     assert templates, "README.md has no `argo submit --from workflowtemplate/...` walk-through"
     for name in templates:
         one(docs, "WorkflowTemplate", name)
+    # `--from workflowtemplate/NAME -p k=v ...`: every parameter shown is one the template declares.
+    for name, rest in re.findall(r"--from workflowtemplate/([a-z0-9-]+)((?: +(?:-p +[a-z-]+=\S+|\\\n|--?[a-z-]+))*)", readme):
+        declared = {p["name"] for p in one(docs, "WorkflowTemplate", name)["spec"]["arguments"]["parameters"]}
+        shown = set(re.findall(r"-p +([a-z-]+)=", rest))
+        assert shown <= declared, f"README: {name} does not declare {sorted(shown - declared)}"
     for name in re.findall(r"(?:cron (?:suspend|resume)|--from cronwf/) *([a-z0-9-]+)", readme):
         one(docs, "CronWorkflow", name)
     for chart_path in re.findall(r"helm (?:install|upgrade)[^\n]*?(charts/[a-z0-9-]+)", readme):

@@ -23,6 +23,9 @@ FIXTURES = Path(__file__).resolve().parent / "runs_fixtures"
 @pytest.fixture
 def local(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    # The steps' `cogniverse-optimize` imports this checkout's pipeline (not wherever the venv's
+    # editable install points, e.g. another worktree).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     state = tmp_path / "argo"
 
     def run(*argv: str, workflows: Path = FIXTURES) -> int:
@@ -141,3 +144,59 @@ def test_watch_notices_an_executor_that_was_killed(local, tmp_path, capsys):
     assert local("watch", "slow") == 1
     assert "the local executor of workflow slow is gone" in capsys.readouterr().err
     assert time.monotonic() - started < 10
+
+
+def test_the_rollback_template_restores_the_previous_version_locally(local, tmp_path, capsys):
+    """Promote twice, then `submit --from workflowtemplate/module-rollback` (the repository's
+    rendered YAML, the real `cogniverse-optimize rollback` and `history` steps): production
+    serves the first artifact again, as a new sequence; a second run with `to` goes forward."""
+    from pipeline import promotion
+    from pipeline.config import StorageConfig
+    from pipeline.layout import stage_prefix
+    from pipeline.storage import open_store
+
+    store = open_store(StorageConfig(url=f"file://{tmp_path / 'store'}"))
+    prefixes = []
+    for run in ("run-a", "run-b"):
+        prefix = f"{stage_prefix('acme', run, 'train')}/routing"
+        store.put_json_new(f"{prefix}/program.json", {"run": run})
+        store.put_json_new(f"{prefix}/metadata.json", {"run": run})
+        promotion.promote(store, "acme", "routing", artifact_prefix=prefix, run_id=run, metrics={"accuracy": 0.5},
+                          reason=f"promote {run}", expected="read")
+        prefixes.append(prefix)
+    assert promotion.current(store, "acme", "routing").artifact_prefix == prefixes[1]
+
+    configmap = tmp_path / "configmap"
+    configmap.mkdir()
+    (configmap / "config.yaml").write_text(yaml.safe_dump({"storage": {"url": f"file://{tmp_path / 'store'}"}}))
+
+    def submit(*parameters: str) -> str:
+        code = local("submit", "--from", "workflowtemplate/module-rollback", "-p", "tenant-id=acme", "-p", "target=routing",
+                     *(x for p in parameters for x in ("-p", p)),
+                     "--configmap", f"cogniverse-optimization-config={configmap}", "--watch", "-o", "name",
+                     workflows=REPO / "workflows")
+        out = capsys.readouterr().out
+        assert code == 0, out
+        return out.splitlines()[0]
+
+    name = submit()
+    assert name.startswith("module-rollback-")
+    now = promotion.current(store, "acme", "routing")
+    assert (now.sequence, now.action, now.restored_sequence, now.artifact_prefix) == (3, "rollback", 1, prefixes[0])
+    assert local("logs", name, "history") == 0
+    assert "rollback from sequence 2 to sequence 1" in capsys.readouterr().out  # the history step ran after it
+
+    submit("to=2")  # back to run-b
+    now = promotion.current(store, "acme", "routing")
+    assert (now.sequence, now.restored_sequence, now.artifact_prefix) == (4, 2, prefixes[1])
+
+    # Nothing to roll back to for another target: the rollback step fails with exit 7, no retry.
+    code = local("submit", "--from", "workflowtemplate/module-rollback", "-p", "tenant-id=acme", "-p", "target=modality-video",
+                 "--configmap", f"cogniverse-optimization-config={configmap}", "--watch", "-o", "name",
+                 workflows=REPO / "workflows")
+    assert code == 10
+    assert "✖ rollback" in capsys.readouterr().out
+    # A target the template does not know is refused before anything runs.
+    assert local("submit", "--from", "workflowtemplate/module-rollback", "-p", "tenant-id=acme", "-p", "target=nope",
+                 workflows=REPO / "workflows") == 2
+    capsys.readouterr()

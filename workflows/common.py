@@ -270,9 +270,11 @@ def stage(
     inputs: tuple[str | Parameter, ...] = ("tenant-id",),
     outputs: tuple[Parameter, ...] = (),
     artifacts: tuple[S3Artifact, ...] = (),
+    retry: bool = True,
 ) -> Container:
     """A container template running one `cogniverse-optimize` subcommand: `args` after the
-    command, input parameters by name, outputs read from the --outputs-dir files."""
+    command, input parameters by name, outputs read from the --outputs-dir files. `retry=False`
+    for a step that must not run twice (a rollback: a retry could undo two versions)."""
     return Container(
         name=name,
         image=image,
@@ -286,7 +288,7 @@ def stage(
         security_context=container_security_context(),
         volume_mounts=volume_mounts(),
         active_deadline_seconds=deadline_s,
-        retry_strategy=transient_retry(),
+        retry_strategy=transient_retry() if retry else None,
     )
 
 

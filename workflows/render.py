@@ -19,6 +19,7 @@ from workflows import (
     common,
     daily_optimization_check,
     module_optimization,
+    module_rollback,
     scheduled_maintenance,
     weekly_optimization,
 )
@@ -31,6 +32,7 @@ def builders(image: str) -> dict[str, Callable[[], Any]]:
     """File name → a function building the Hera object written to it."""
     return {
         "module-optimization.yaml": lambda: module_optimization.build(image),
+        "module-rollback.yaml": lambda: module_rollback.build(image),
         "batch-optimization.yaml": batch_optimization.build,
         "weekly-optimization.yaml": weekly_optimization.build,
         "daily-optimization-check.yaml": daily_optimization_check.build,

@@ -23,6 +23,7 @@ import yaml
 
 from pipeline import contract
 from pipeline.config import PipelineConfig
+from pipeline.modules import all_targets
 
 HERE = Path(__file__).resolve().parent
 CHART = HERE.parent / "charts" / "cogniverse-optimization"
@@ -48,6 +49,9 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "improvement-threshold": {"type": "number", "minimum": 0},
     "annotation-threshold": {"type": "integer", "minimum": 0},
     "retention-days": {"type": "integer", "minimum": 1, "maximum": contract.MAX_RETENTION_DAYS},
+    "target": {"type": "string", "enum": list(all_targets()), "description": "module target"},
+    "to": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^([1-9][0-9]*)?$"}],
+           "description": "version to restore; empty = the previous one"},
 }
 
 def cron_pattern() -> str:

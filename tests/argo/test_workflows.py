@@ -141,6 +141,7 @@ SAMPLE = {
     "inputs.parameters.strategy": "PURE_REAL", "inputs.parameters.optimizer": "GEPA",
     "inputs.parameters.targets": "routing,modality", "inputs.parameters.tenant-id": "acme",
     "workflow.parameters.retention-days": "30",
+    "workflow.parameters.target": "routing", "workflow.parameters.to": "",
 }
 
 
@@ -180,6 +181,24 @@ def test_stage_args_parse_with_the_pipeline_cli(docs: dict[str, dict]) -> None:
 
 def test_maintenance_args_parse_with_the_pipeline_cli(docs: dict[str, dict]) -> None:
     parse_stage(templates(docs["scheduled-maintenance.yaml"])["maintenance"])
+
+
+def test_rollback_template(docs: dict[str, dict]) -> None:
+    """module-rollback: rollback (never retried: a second attempt could undo two versions), then
+    history; the tenant's mutex; `to` empty = the previous version, as the CLI parses it."""
+    doc = docs["module-rollback.yaml"]
+    assert doc["kind"] == "WorkflowTemplate" and doc["metadata"]["name"] == "module-rollback"
+    spec = doc["spec"]
+    assert spec["synchronization"] == common.TENANT_MUTEX.dict(exclude_none=True)
+    parameters = {p["name"]: p for p in spec["arguments"]["parameters"]}
+    assert "value" not in parameters["tenant-id"] and "value" not in parameters["target"]  # required
+    assert parameters["to"]["value"] == ""
+    by_name = templates(doc)
+    assert [s["name"] for group in by_name["main"]["steps"] for s in group] == ["rollback", "history"]
+    assert "retryStrategy" not in by_name["rollback"] and by_name["history"]["retryStrategy"]
+    rollback = parse_stage(by_name["rollback"])
+    assert (rollback.command, rollback.target, rollback.to) == ("rollback", "routing", None)
+    assert parse_stage(by_name["history"]).command == "history"
 
 
 def test_outputs_and_items_are_result_fields(docs: dict[str, dict]) -> None:
