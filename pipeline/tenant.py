@@ -7,7 +7,8 @@ import re
 from pipeline.errors import InvalidTenantError
 
 # RFC 1123 DNS label: what Kubernetes accepts in a label value and a name segment.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+TENANT_ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # also the Helm chart's values schema
+_DNS_LABEL = re.compile(TENANT_ID_PATTERN)
 
 
 def validate_tenant_id(tenant_id: str) -> str:

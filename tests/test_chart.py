@@ -334,7 +334,7 @@ def test_the_pipeline_accepts_the_configmap_configuration(scenario, tmp_path):
 
     values = merged(scenario_values(scenario))
     docs = docs_of(scenario)
-    data = one(docs, "ConfigMap", "cogniverse-optimization-config")["data"]
+    data = one(docs, "ConfigMap", config_map_name(values))["data"]
     (config_file := tmp_path / "config.yaml").write_text(data["config.yaml"])
     env = {}
     for _, spec in workflow_specs(docs):
@@ -389,9 +389,11 @@ def test_cron_workflows_reference_installed_templates_and_carry_values(scenario)
     values = merged(scenario_values(scenario))
     docs = docs_of(scenario)
     templates = {d["metadata"]["name"] for d in by_kind(docs, "WorkflowTemplate")}
-    for cron in by_kind(docs, "CronWorkflow"):
+    crons = by_kind(docs, "CronWorkflow")
+    assert sorted(c["metadata"]["name"] for c in crons) == sorted(expected_crons(values))
+    for cron in crons:
         name = cron["metadata"]["name"]
-        wanted = values["cronWorkflows"][name]
+        wanted = expected_crons(values)[name]
         assert cron["spec"]["schedules"] == wanted["schedules"]
         assert cron["spec"]["suspend"] is wanted["suspend"]
         assert cron["spec"]["timezone"] == wanted["timezone"]
@@ -400,10 +402,47 @@ def test_cron_workflows_reference_installed_templates_and_carry_values(scenario)
         if ref:
             assert ref["name"] in templates
         parameters = {p["name"]: p["value"] for p in cron["spec"]["workflowSpec"]["arguments"]["parameters"]}
-        expected = {**values["workflowParameters"], **wanted.get("parameters", {})}
-        for key, value in expected.items():
+        for key, value in wanted["parameters"].items():
             if key in parameters:
-                assert parameters[key] == str(value).lower() if isinstance(value, bool) else parameters[key] == str(value)
+                assert parameters[key] == (str(value).lower() if isinstance(value, bool) else str(value)), (name, key)
+
+
+def config_map_name(values: dict[str, Any]) -> str:
+    """The pipeline ConfigMap: `<fullnameOverride or nameOverride or chart name>-config`."""
+    return f"{values.get('fullnameOverride') or values.get('nameOverride') or 'cogniverse-optimization'}-config"
+
+
+def cron_name(cron: str, tenant: str) -> str:
+    """What the chart names a tenant's CronWorkflow (cogniverse.cronName), independently computed."""
+    import hashlib
+
+    name = f"{cron}-{tenant}"
+    if len(name) <= 52:
+        return name
+    return f"{name[:43].removesuffix('-')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def expected_crons(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """name → schedules, timezone, suspend, parameters, source cron and tenant: the values'
+    meaning, stated once here. No tenants: each cron once, as named. Tenants: each cron per
+    tenant (unless it disables it), the tenant's settings over the cron's, parameters in the
+    order workflowParameters < cron parameters < tenant workflowParameters < tenant cron
+    parameters < tenant-id = the tenant's id."""
+    out = {}
+    for source, base in values["cronWorkflows"].items():
+        for tenant in values.get("tenants") or [None]:
+            own = (tenant or {}).get("cronWorkflows", {}).get(source, {})
+            if not own.get("enabled", True):
+                continue
+            parameters = {**values["workflowParameters"], **base.get("parameters", {})}
+            if tenant:
+                parameters |= {**tenant.get("workflowParameters", {}), **own.get("parameters", {}), "tenant-id": tenant["id"]}
+            out[cron_name(source, tenant["id"]) if tenant else source] = {
+                "schedules": own.get("schedules", base["schedules"]), "timezone": own.get("timezone", base["timezone"]),
+                "suspend": own.get("suspend", base["suspend"]), "parameters": parameters,
+                "source": source, "tenant": tenant["id"] if tenant else None,
+            }
+    return out
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_IDS)
@@ -645,16 +684,18 @@ def check_walkthrough(readme: str) -> None:
         declared = {p["name"] for p in one(docs, "WorkflowTemplate", name)["spec"]["arguments"]["parameters"]}
         shown = set(re.findall(r"-p +([a-z-]+)=", rest))
         assert shown <= declared, f"README: {name} does not declare {sorted(shown - declared)}"
-    for name in re.findall(r"(?:cron (?:suspend|resume)|--from cronwf/) *([a-z0-9-]+)", readme):
-        one(docs, "CronWorkflow", name)
     for chart_path in re.findall(r"helm (?:install|upgrade)[^\n]*?(charts/[a-z0-9-]+)", readme):
         assert (ROOT / chart_path / "Chart.yaml").is_file(), chart_path
     texts = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
     blocks = [yaml.safe_load(b) for b in texts]
     values_files = [yaml.safe_load(t) for t in texts if t.startswith("# my-values.yaml")]
     assert values_files, "README.md shows no `# my-values.yaml` block"
+    crons = {d["metadata"]["name"] for d in by_kind(docs, "CronWorkflow")}
     for values in values_files:  # a values file shown must be accepted by the chart
-        documents(render(values))
+        crons |= {d["metadata"]["name"] for d in by_kind(documents(render(values)), "CronWorkflow")}
+    # A CronWorkflow named in a command: the default install's, or one a values file shown creates.
+    for name in re.findall(r"(?:cron (?:suspend|resume)|--from cronwf/) *([a-z0-9-]+)", readme):
+        assert name in crons, f"README names CronWorkflow {name}, which no install shown has"
     from pipeline.config import PipelineConfig
 
     for text in texts:  # a pipeline configuration shown must be accepted by the pipeline
@@ -681,3 +722,217 @@ def check_walkthrough(readme: str) -> None:
             build_parser().parse_args(container["args"])  # the CLI accepts the command as shown
         except SystemExit as exc:
             raise AssertionError(f"cogniverse-optimize rejects {container['args']}") from exc
+
+
+# ------------------------------------------------------------------ many tenants, customised pods
+
+TENANTS = "three-tenants-custom-pods"
+LONG_TENANT = "initech-research-and-development-emea-production-cluster-0001"
+
+
+def cron_parameters(cron: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in cron["spec"]["workflowSpec"]["arguments"]["parameters"]}
+
+
+def test_three_tenants_get_their_own_cron_workflows():
+    docs = docs_of(TENANTS)
+    crons = {c["metadata"]["name"]: c for c in by_kind(docs, "CronWorkflow")}
+    assert sorted(d["metadata"]["name"] for d in by_kind(docs, "WorkflowTemplate")) == ["module-optimization", "module-rollback"]
+    # 3 crons x 3 tenants, minus globex's disabled maintenance; the un-suffixed crons are gone.
+    assert len(crons) == 8 and not set(crons) & set(defaults()["cronWorkflows"])
+    assert {"weekly-optimization-acme", "daily-optimization-check-acme", "scheduled-maintenance-acme",
+            "weekly-optimization-globex", "daily-optimization-check-globex"} <= set(crons)
+    assert "scheduled-maintenance-globex" not in crons
+    for name, cron in crons.items():
+        tenant = cron["metadata"]["labels"]["tenant-id"]
+        assert cron_parameters(cron)["tenant-id"] == tenant
+        assert cron["spec"]["workflowMetadata"] == {"labels": {"tenant-id": tenant}}  # `list --tenant` finds its runs
+        assert name == cron_name(cron["metadata"]["labels"]["cogniverse.io/cron-workflow"], tenant)
+    assert len(docs) == 2 + 8 + 4  # + ServiceAccount, Role, RoleBinding, pipeline ConfigMap
+
+    acme_daily = crons["daily-optimization-check-acme"]
+    assert acme_daily["spec"]["schedules"] == ["30 5 * * *"] and acme_daily["spec"]["timezone"] == "Europe/Berlin"
+    assert cron_parameters(acme_daily)["lookback-hours"] == "48" and cron_parameters(acme_daily)["min-confidence"] == "0.8"
+    assert cron_parameters(acme_daily)["annotation-threshold"] == "20"  # the definition's own, untouched
+    # A tenant's workflowParameters beat the cron's global parameters; undeclared ones are ignored.
+    assert cron_parameters(crons["scheduled-maintenance-acme"])["retention-days"] == "60"
+    globex_weekly = crons["weekly-optimization-globex"]
+    assert globex_weekly["spec"]["suspend"] is True and cron_parameters(globex_weekly)["annotation-threshold"] == "10"
+    assert cron_parameters(globex_weekly)["lookback-hours"] == "36"  # the global workflowParameters
+    assert crons["daily-optimization-check-globex"]["spec"]["suspend"] is False
+    long_maintenance = crons[cron_name("scheduled-maintenance", LONG_TENANT)]
+    assert cron_parameters(long_maintenance)["retention-days"] == "14"
+    assert long_maintenance["spec"]["schedules"] == ["0 2 * * 6"]
+
+
+def effective_mutexes(cron: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
+    """The mutex names a run of this cron holds: its own spec's or the referenced template's
+    synchronization, with the run's tenant-id substituted (as the controller does)."""
+    spec = cron["spec"]["workflowSpec"]
+    if "workflowTemplateRef" in spec:
+        spec = one(docs, "WorkflowTemplate", spec["workflowTemplateRef"]["name"])["spec"]
+    tenant = cron_parameters(cron)["tenant-id"]
+    return [m["name"].replace("{{workflow.parameters.tenant-id}}", tenant) for m in spec["synchronization"]["mutexes"]]
+
+
+def test_every_tenant_run_takes_its_tenant_mutex():
+    docs = docs_of(TENANTS)
+    by_tenant: dict[str, set[str]] = {}
+    for cron in by_kind(docs, "CronWorkflow"):
+        tenant = cron["metadata"]["labels"]["tenant-id"]
+        by_tenant.setdefault(tenant, set()).update(effective_mutexes(cron, docs))
+    assert by_tenant == {t: {f"cogniverse-{t}"} for t in ("acme", "globex", LONG_TENANT)}
+    for template in by_kind(docs, "WorkflowTemplate"):  # manual runs (optimization, rollback) too
+        assert template["spec"]["synchronization"] == {"mutexes": [{"name": "cogniverse-{{workflow.parameters.tenant-id}}"}]}
+
+
+def test_workflow_pods_are_customised_globally_and_per_tenant():
+    values = merged(scenario_values(TENANTS))
+    pods = values["workflowPods"]
+    docs = docs_of(TENANTS)
+    for template in by_kind(docs, "WorkflowTemplate"):
+        spec = template["spec"]
+        assert spec["podMetadata"] == pods["podMetadata"]
+        assert spec["affinity"] == pods["affinity"] and spec["nodeSelector"] == {"workload": "batch"}
+        assert spec["tolerations"] == pods["tolerations"]
+        assert spec["imagePullSecrets"] == [{"name": "ghcr-pull"}, {"name": "mirror-pull"}]
+        assert spec["securityContext"]["runAsNonRoot"] is True  # kept
+        for name, container in step_containers(spec):
+            env = [e["name"] for e in container["env"]]
+            assert env[-3:] == ["HTTPS_PROXY", "NO_PROXY", "NODE_NAME"], name  # after the workflow's own
+            assert container["env"][-1]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    crons = {c["metadata"]["name"]: c["spec"]["workflowSpec"] for c in by_kind(docs, "CronWorkflow")}
+    acme = crons["weekly-optimization-acme"]  # a workflowTemplateRef: the tenant's placement over the template's
+    assert acme["nodeSelector"] == {"workload": "batch", "pool": "acme"}
+    assert acme["tolerations"] == [*pods["tolerations"], {"key": "tenant", "operator": "Equal", "value": "acme", "effect": "NoSchedule"}]
+    assert acme["podMetadata"]["labels"] == {"team": "ml-platform", "cost-center": "cc-1234", "tenant": "acme"}
+    assert acme["podMetadata"]["annotations"] == pods["podMetadata"]["annotations"] and acme["affinity"] == pods["affinity"]
+    assert crons["scheduled-maintenance-acme"]["nodeSelector"] == acme["nodeSelector"]  # a full spec: the same
+    globex = crons["daily-optimization-check-globex"]
+    assert globex["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 10
+    assert "podAntiAffinity" not in globex["affinity"] and globex["nodeSelector"] == {"workload": "batch"}
+    plain = crons[cron_name("weekly-optimization", LONG_TENANT)]  # no own placement: the template's applies
+    assert not {"nodeSelector", "tolerations", "affinity", "podMetadata"} & set(plain)
+    long_maintenance = crons[cron_name("scheduled-maintenance", LONG_TENANT)]
+    assert long_maintenance["affinity"] == pods["affinity"] and long_maintenance["tolerations"] == pods["tolerations"]
+
+
+def test_cron_workflow_names_fit_argos_limit():
+    """<= 52 characters (Argo's run name adds 11), DNS labels, unique, stable: the 63-character
+    tenant's names are cut to 43 characters plus an 8-digit hash."""
+    docs = docs_of(TENANTS)
+    names = [c["metadata"]["name"] for c in by_kind(docs, "CronWorkflow")]
+    long_names = [n for n in names if n.startswith(("weekly-optimization-initech", "daily-optimization-check-initech",
+                                                       "scheduled-maintenance-initech"))]
+    # 43 characters (one less when the cut ends in "-", which is dropped), "-", 8 hex digits.
+    assert sorted(long_names) == [
+        "daily-optimization-check-initech-research-a-87eec343",
+        "scheduled-maintenance-initech-research-and-e112f353",
+        "weekly-optimization-initech-research-and-de-c4c10eaa",
+    ]
+    assert all(n == cron_name(n.split("-initech")[0], LONG_TENANT) for n in long_names)
+    # Tenant ids up to the 63-character limit, differing only in their last characters.
+    ids = ["a", "b" * 27, "c" * 28, "d" * 63, "d" * 62 + "e", "d" * 61 + "-f", "x-" * 31 + "y"]
+    crons = by_kind(documents(render({"tenants": [{"id": i} for i in ids]})), "CronWorkflow")
+    names = [c["metadata"]["name"] for c in crons]
+    assert len(names) == len(set(names)) == 3 * len(ids)
+    for cron in crons:
+        name = cron["metadata"]["name"]
+        assert len(name) <= 52 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+        assert name == cron_name(cron["metadata"]["labels"]["cogniverse.io/cron-workflow"], cron["metadata"]["labels"]["tenant-id"])
+    assert "weekly-optimization-" + "b" * 27 in names  # 47 characters: kept whole
+    assert all(len(d["metadata"]["name"]) <= 52 for d in by_kind(docs_of("default"), "CronWorkflow"))
+
+
+def test_an_existing_artifact_repository_is_referenced_not_created():
+    docs = docs_of(TENANTS)
+    assert not [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "artifact-repositories"]
+    assert [d["metadata"]["name"] for d in by_kind(docs, "ConfigMap")] == ["cogniverse-platform-config"]
+    refs = [spec["artifactRepositoryRef"] for _, spec in workflow_specs(docs) if "artifactRepositoryRef" in spec]
+    assert refs == [{"configMap": "artifact-repositories", "key": "platform-s3"}]  # module-optimization's
+    notes = rendered_scenario(TENANTS)[0]["cogniverse-optimization/templates/NOTES.txt"]
+    assert "artifact repository" not in notes and "Tenants (3): acme, globex, " + LONG_TENANT in notes
+    assert by_kind(docs_of("default"), "ConfigMap")[0]["metadata"]["name"] in ("artifact-repositories", "cogniverse-optimization-config")
+
+
+def test_name_overrides_rename_the_charts_own_objects_and_every_reference():
+    docs = docs_of(TENANTS)
+    assert one(docs, "Role", "cogniverse-platform-workflow") and one(docs, "RoleBinding", "cogniverse-platform-workflow")
+    assert all(d["metadata"]["labels"]["app.kubernetes.io/name"] == "cogniverse" for d in docs)
+    text = json.dumps(docs)
+    assert "cogniverse-optimization-config" not in text  # volumes and configMapKeyRefs follow the ConfigMap
+    volumes = [v for _, spec in workflow_specs(docs) for v in spec.get("volumes", []) if "configMap" in v]
+    assert volumes and all(v["configMap"]["name"] == "cogniverse-platform-config" for v in volumes)
+    # Without overrides: the names the workflow definitions use.
+    default = docs_of("default")
+    assert one(default, "Role", "cogniverse-optimization-workflow")
+    assert one(default, "ConfigMap", "cogniverse-optimization-config")
+    assert all(d["metadata"]["labels"]["app.kubernetes.io/name"] == "cogniverse-optimization" for d in default)
+
+
+def test_a_single_tenant_install_has_no_tenant_objects():
+    docs = docs_of("default")
+    assert sorted(c["metadata"]["name"] for c in by_kind(docs, "CronWorkflow")) == sorted(defaults()["cronWorkflows"])
+    for cron in by_kind(docs, "CronWorkflow"):
+        assert "tenant-id" not in cron["metadata"]["labels"] and "workflowMetadata" not in cron["spec"]
+        assert not {"nodeSelector", "tolerations", "affinity", "podMetadata"} & set(cron["spec"]["workflowSpec"])
+
+
+BAD_TENANT_IDS = ["Acme", "-acme", "acme-", "ac_me", "acme.corp", "a" * 64, "", "acme corp", "ümlaut"]
+
+
+@pytest.mark.parametrize("tenant", BAD_TENANT_IDS)
+def test_the_chart_rejects_bad_tenant_ids_as_the_pipeline_does(tenant):
+    from pipeline.errors import InvalidTenantError
+    from pipeline.tenant import validate_tenant_id
+
+    with pytest.raises(InvalidTenantError):
+        validate_tenant_id(tenant)
+    assert "/tenants/0/id" in rejected({"tenants": [{"id": tenant}]})
+
+
+def test_the_chart_accepts_the_tenant_ids_the_pipeline_accepts():
+    from pipeline.tenant import validate_tenant_id
+
+    ids = ["a", "0", "acme", "acme-eu-1", "a" * 63]
+    for tenant in ids:
+        validate_tenant_id(tenant)
+    assert len(by_kind(documents(render({"tenants": [{"id": t} for t in ids]})), "CronWorkflow")) == 3 * len(ids)
+
+
+@pytest.mark.parametrize(
+    "values, where",
+    [
+        ({"tenants": [{"id": "acme", "workflowParameters": {"tenant-id": "globex"}}]}, "tenant-id"),
+        ({"tenants": [{"id": "acme", "cronWorkflows": {"weekly-optimisation": {"suspend": True}}}]}, "weekly-optimisation"),
+        ({"tenants": [{"id": "acme", "tenant": "x"}]}, "tenant"),
+        ({"tenants": [{"workflowParameters": {}}]}, "id"),
+        ({"tenants": [{"id": "acme", "workflowPods": {"podSecurityContext": {"runAsUser": 0}}}]}, "podSecurityContext"),
+        ({"tenants": [{"id": "acme", "cronWorkflows": {"daily-optimization-check": {"schedules": ["every day"]}}}]}, "schedules"),
+        ({"workflowPods": {"affinity": {"nodeAfinity": {}}}}, "nodeAfinity"),
+        ({"workflowPods": {"extraEnv": [{"name": "A", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]}}, "extraEnv"),
+        ({"workflowPods": {"extraEnv": [{"value": "1"}]}}, "extraEnv"),
+        ({"workflowPods": {"podMetadata": {"labels": {"a": 1}}}}, "podMetadata"),
+        ({"fullnameOverride": "Cogniverse_Platform"}, "fullnameOverride"),
+    ],
+)
+def test_schema_rejects_bad_tenant_and_pod_values(values, where):
+    assert where in rejected(values)
+
+
+def test_render_rejects_duplicate_tenants_and_redefined_env():
+    assert 'tenant id "acme" is listed twice' in rejected({"tenants": [{"id": "acme"}, {"id": "acme"}]})
+    message = rejected({"workflowPods": {"extraEnv": [{"name": "HOME", "value": "/root"}]}})
+    assert "HOME is set by the workflows themselves" in message
+    message = rejected({"tenants": [{"id": "acme", "cronWorkflows": {"weekly-optimization": {"parameters": {"retention-days": 3}}}}]})
+    assert "declares no parameter" in message and "retention-days" in message
+
+
+def test_the_tenant_render_lints_strict(tmp_path):
+    """No warnings either (`lint --strict`): the per-tenant objects add no raw `when` parameter."""
+    from pipeline.argo.lint import lint
+
+    argo = [d for d in docs_of(TENANTS) if d["apiVersion"].startswith(ARGO_GROUP)]
+    path = tmp_path / "tenants.yaml"
+    path.write_text(yaml.safe_dump_all(argo, sort_keys=False))
+    assert [str(f) for f in lint([path])] == []

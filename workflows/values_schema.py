@@ -24,6 +24,7 @@ import yaml
 from pipeline import contract
 from pipeline.config import PipelineConfig
 from pipeline.modules import all_targets
+from pipeline.tenant import TENANT_ID_PATTERN
 
 HERE = Path(__file__).resolve().parent
 CHART = HERE.parent / "charts" / "cogniverse-optimization"
@@ -169,12 +170,108 @@ def security_contexts() -> tuple[dict[str, Any], dict[str, Any]]:
     return pod, container
 
 
+def pod_definitions() -> dict[str, Any]:
+    """Closed schemas of the pod placement and metadata values (Kubernetes' own shapes)."""
+    selector_requirement = closed({
+        "key": string(minLength=1), "operator": string(enum=["In", "NotIn", "Exists", "DoesNotExist"]),
+        "values": array_of(string()),
+    }, ("key", "operator"))
+    label_selector = closed({
+        "matchLabels": string_map("labels to match"),
+        "matchExpressions": array_of(selector_requirement),
+    })
+    node_requirement = closed({
+        "key": string(minLength=1), "operator": string(enum=["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+        "values": array_of(string()),
+    }, ("key", "operator"))
+    node_term = closed({"matchExpressions": array_of(node_requirement), "matchFields": array_of(node_requirement)})
+    weight = {"type": "integer", "minimum": 1, "maximum": 100}
+    pod_term = closed({
+        "labelSelector": label_selector, "namespaceSelector": label_selector,
+        "namespaces": array_of(string(pattern=DNS_LABEL)), "topologyKey": string(minLength=1),
+        "matchLabelKeys": array_of(string()), "mismatchLabelKeys": array_of(string()),
+    }, ("topologyKey",))
+    pod_affinity = closed({
+        "requiredDuringSchedulingIgnoredDuringExecution": array_of(pod_term),
+        "preferredDuringSchedulingIgnoredDuringExecution": array_of(
+            closed({"weight": weight, "podAffinityTerm": pod_term}, ("weight", "podAffinityTerm"))),
+    })
+    return {
+        "tolerations": array_of(closed({
+            "key": string(), "operator": string(enum=["Exists", "Equal"]), "value": string(),
+            "effect": string(enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+            "tolerationSeconds": {"type": "integer"},
+        })),
+        "nodeSelector": string_map("node labels the workflow pods must match"),
+        "podMetadata": closed({
+            "labels": string_map("labels of the workflow pods"),
+            "annotations": string_map("annotations of the workflow pods"),
+        }, description="Argo podMetadata of the workflow pods"),
+        "affinity": closed({
+            "nodeAffinity": closed({
+                "requiredDuringSchedulingIgnoredDuringExecution": closed(
+                    {"nodeSelectorTerms": array_of(node_term, minItems=1)}, ("nodeSelectorTerms",)),
+                "preferredDuringSchedulingIgnoredDuringExecution": array_of(
+                    closed({"weight": weight, "preference": node_term}, ("weight", "preference"))),
+            }),
+            "podAffinity": pod_affinity,
+            "podAntiAffinity": pod_affinity,
+        }, description="Kubernetes affinity of the workflow pods"),
+    }
+
+
+def extra_env() -> dict[str, Any]:
+    """workflowPods.extraEnv: EnvVars with a plain value or a ConfigMap/Secret/field reference."""
+    key_ref = closed({"name": string(pattern=DNS_SUBDOMAIN), "key": string(pattern=DATA_KEY), "optional": boolean()},
+                     ("name", "key"))
+    value_from = {
+        **closed({
+            "configMapKeyRef": key_ref, "secretKeyRef": key_ref,
+            "fieldRef": closed({"fieldPath": string(minLength=1), "apiVersion": string()}, ("fieldPath",)),
+        }),
+        "minProperties": 1, "maxProperties": 1,
+    }
+    variable = {
+        **closed({"name": string(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"), "value": string(), "valueFrom": value_from},
+                 ("name",)),
+        "not": {"required": ["value", "valueFrom"]},
+    }
+    return array_of(variable, description="extra env of every step container")
+
+
+def tenant_schema(crons: list[str]) -> dict[str, Any]:
+    """One entry of `tenants`: its id (the pipeline's own tenant-id rule), parameter defaults,
+    per-cron overrides and pod placement."""
+    cron = closed({
+        "enabled": boolean(),
+        "schedules": array_of({"$ref": "#/$defs/cronSchedule"}, minItems=1, uniqueItems=True),
+        "timezone": {"$ref": "#/$defs/timezone"},
+        "suspend": boolean(),
+        "parameters": {"$ref": "#/$defs/tenantParameters"},
+    })
+    return closed({
+        "id": string("tenant id (pipeline/tenant.py: a DNS label)", pattern=TENANT_ID_PATTERN, maxLength=63),
+        "workflowParameters": {"$ref": "#/$defs/tenantParameters"},
+        "cronWorkflows": closed({name: cron for name in crons}),
+        "workflowPods": closed({
+            "podMetadata": {"$ref": "#/$defs/podMetadata"},
+            "nodeSelector": {"$ref": "#/$defs/nodeSelector"},
+            "tolerations": {"$ref": "#/$defs/tolerations"},
+            "affinity": {"$ref": "#/$defs/affinity"},
+        }),
+    }, ("id",))
+
+
 def build() -> dict[str, Any]:
     config, config_defs = config_definitions()
     objects = workflow_objects()
     templates = sorted(d["metadata"]["name"] for d in objects.get("WorkflowTemplate", []))
     crons = sorted(d["metadata"]["name"] for d in objects.get("CronWorkflow", []))
     pod_context, container_context = security_contexts()
+    parameters = parameter_schema(objects)
+    # A tenant's parameters: every one but tenant-id, which is the tenant's `id`.
+    tenant_parameters = closed({k: v for k, v in parameters["properties"].items() if k != "tenant-id"},
+                               description="a tenant's parameter defaults (tenant-id is the tenant's id)")
     quantity = {"oneOf": [
         {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"},
         {"type": "number", "minimum": 0},
@@ -188,6 +285,11 @@ def build() -> dict[str, Any]:
         "required": ["image", "serviceAccount", "rbac", "workflowPods", "objectStore", "artifactRepository",
                      "llmSecret", "config", "workflowParameters", "workflowTemplates", "cronWorkflows"],
         "properties": {
+            "nameOverride": string("replaces the chart name in labels and in the chart's own object names",
+                                   pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", maxLength=56),
+            "fullnameOverride": string("prefix of the chart's own object names (ConfigMap, Role)",
+                                       pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", maxLength=56),
+            "tenants": array_of({"$ref": "#/$defs/tenant"}, description="tenants: each cron once per tenant"),
             "image": closed({
                 "repository": string("registry/repository of the step images", pattern=image_repository),
                 "tag": {"type": "string", "pattern": r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "not": {"const": "latest"},
@@ -218,13 +320,12 @@ def build() -> dict[str, Any]:
                         "limits": {"type": "object", "additionalProperties": quantity},
                     }),
                 },
-                "nodeSelector": string_map("node labels the workflow pods must match"),
-                "tolerations": array_of(closed({
-                    "key": string(), "operator": string(enum=["Exists", "Equal"]), "value": string(),
-                    "effect": string(enum=["NoSchedule", "PreferNoSchedule", "NoExecute"]),
-                    "tolerationSeconds": {"type": "integer"},
-                })),
+                "nodeSelector": {"$ref": "#/$defs/nodeSelector"},
+                "tolerations": {"$ref": "#/$defs/tolerations"},
                 "priorityClassName": string(pattern=OPTIONAL_DNS_SUBDOMAIN),
+                "podMetadata": {"$ref": "#/$defs/podMetadata"},
+                "affinity": {"$ref": "#/$defs/affinity"},
+                "extraEnv": extra_env(),
             }, ("podSecurityContext", "containerSecurityContext", "resources", "nodeSelector", "tolerations", "priorityClassName")),
             "objectStore": closed({
                 "bucket": string("bucket name", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
@@ -264,11 +365,15 @@ def build() -> dict[str, Any]:
                              "description": "5-field cron (minute hour day-of-month month day-of-week), @daily or @every <duration>"},
             "cronWorkflow": closed({
                 "schedules": array_of({"$ref": "#/$defs/cronSchedule"}, minItems=1, uniqueItems=True),
-                "timezone": string("IANA time zone, e.g. UTC or Europe/Paris", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"),
+                "timezone": {"$ref": "#/$defs/timezone"},
                 "suspend": boolean(),
                 "parameters": {"$ref": "#/$defs/parameters"},
             }, ("schedules", "timezone", "suspend")),
-            "parameters": parameter_schema(objects),
+            "timezone": string("IANA time zone, e.g. UTC or Europe/Paris", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"),
+            "parameters": parameters,
+            "tenantParameters": tenant_parameters,
+            "tenant": tenant_schema(crons),
+            **pod_definitions(),
             "config.PipelineConfig": config,
             **config_defs,
         },

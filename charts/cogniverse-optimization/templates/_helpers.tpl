@@ -1,22 +1,44 @@
 {{/*
 Names, labels and the values-derived pieces every template shares.
 
-Fixed names: the workflow definitions (files/, rendered from workflows/ by Hera) refer to these
-objects by name, so they are constants here, not release-derived. One release per namespace.
+Names are not release-derived: the workflow definitions (files/, rendered from workflows/ by
+Hera) and `argo submit --from workflowtemplate/...` refer to the WorkflowTemplates and
+CronWorkflows by name, so one release per namespace. nameOverride / fullnameOverride rename the
+chart's own objects (the pipeline ConfigMap, the Role and RoleBinding; the chart patches every
+reference in the workflows), never the WorkflowTemplates.
 */}}
 
 {{- define "cogniverse.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The ConfigMap holding the pipeline configuration (workflows mount it by this name). */}}
+{{/* The prefix of the chart's own object names: fullnameOverride, else the name. */}}
+{{- define "cogniverse.fullname" -}}
+{{- .Values.fullnameOverride | default (include "cogniverse.name" .) | trunc 56 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The ConfigMap holding the pipeline configuration (`<fullname>-config`; the workflows' mounts and env refs are patched to it). */}}
 {{- define "cogniverse.configMapName" -}}
-cogniverse-optimization-config
+{{- printf "%s-config" (include "cogniverse.fullname" .) -}}
 {{- end -}}
 
 {{/* Role and RoleBinding for the workflow pods. */}}
 {{- define "cogniverse.roleName" -}}
-cogniverse-optimization-workflow
+{{- printf "%s-workflow" (include "cogniverse.fullname" .) -}}
+{{- end -}}
+
+{{/*
+A tenant's CronWorkflow name: "<cron>-<tenant>", at most 52 characters (Argo names each run
+"<cron>-<10-digit timestamp>", 63 at most). Longer: its first 43 characters, "-" and 8 hex
+digits of the SHA-256 of the full name (unique per tenant, stable across upgrades).
+Argument: dict "cron" <name> "tenant" <id>.
+*/}}
+{{- define "cogniverse.cronName" -}}
+{{- $name := printf "%s-%s" .cron .tenant -}}
+{{- if gt (len $name) 52 -}}
+{{- $name = printf "%s-%s" (trunc 43 $name | trimSuffix "-") (sha256sum $name | trunc 8) -}}
+{{- end -}}
+{{- $name -}}
 {{- end -}}
 
 {{- define "cogniverse.serviceAccountName" -}}
