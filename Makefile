@@ -60,11 +60,13 @@ bench-quality: venv
 	$(PY) tests/benchmarks/quality.py --lm local:smollm2-135m $(if $(REFERENCE_LM),--lm gguf:$(REFERENCE_LM)) $(BENCH_ARGS)
 
 # Render the Argo objects from Hera (into workflows/ and the chart's files/: one renderer, two
-# places the YAML is read from), regenerate the chart's values schema, and lint the result.
+# places the YAML is read from), regenerate the chart's values schema and its README (from the
+# comments in values.yaml), and lint the result (warnings fail too).
 workflows: venv
 	$(PY) -m workflows.render
 	$(PY) -m workflows.values_schema
-	$(PY) -m pipeline.argo.cli lint workflows/*.yaml
+	$(PY) -m workflows.chart_readme
+	$(PY) -m pipeline.argo.cli lint --strict workflows/*.yaml
 
 # The step images (images/README.md); needs Docker with BuildKit.
 images:

@@ -656,6 +656,33 @@ def test_every_value_is_documented_where_it_is_defined():
     assert not undocumented, undocumented
 
 
+def test_chart_readme_is_generated_from_the_values_comments(tmp_path, monkeypatch):
+    """charts/cogniverse-optimization/README.md = `python -m workflows.chart_readme` (from
+    Chart.yaml and the comments of values.yaml): a value documented in values.yaml but not in the
+    README, or the other way round, fails here."""
+    from workflows import chart_readme
+
+    readme = (CHART / "README.md").read_text()
+    assert readme == chart_readme.render(), "stale: python -m workflows.chart_readme"
+    values = defaults()
+    _, entries = chart_readme.parse((CHART / "values.yaml").read_text())
+    assert {e.path[0] for e in entries} == set(values)  # every top-level value has its section
+    for entry in entries:
+        assert f"`{'.'.join(entry.path)}`" in readme
+    for key in ("tenants", "nameOverride", "fullnameOverride", "workflowPods.podMetadata", "workflowPods.affinity",
+                "workflowPods.extraEnv", "artifactRepository.create"):
+        assert f"`{key}`" in readme, key
+    monkeypatch.setattr(chart_readme, "README", tmp_path / "README.md")
+    assert chart_readme.main(["--check"]) == 1  # missing
+    assert chart_readme.main([]) == 0 and chart_readme.main(["--check"]) == 0
+
+
+def test_chart_metadata():
+    chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart_yaml["home"].startswith("https://") and chart_yaml["sources"]
+    assert all(m["name"] for m in chart_yaml["maintainers"])
+
+
 def test_notes_name_real_objects():
     rendered, _ = rendered_scenario("default")
     notes = rendered["cogniverse-optimization/templates/NOTES.txt"]
