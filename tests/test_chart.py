@@ -845,7 +845,7 @@ def test_workflow_pods_are_customised_globally_and_per_tenant():
 
 
 def test_cron_workflow_names_fit_argos_limit():
-    """<= 52 characters (Argo's run name adds 11), DNS labels, unique, stable: the 63-character
+    """<= 52 characters (Argo's run name adds 11), DNS labels, unique, stable: the long
     tenant's (61-character id) names are cut to 43 characters plus an 8-digit hash; ids up to 63 too."""
     docs = docs_of(TENANTS)
     names = [c["metadata"]["name"] for c in by_kind(docs, "CronWorkflow")]
