@@ -465,7 +465,14 @@ def _cmd_rollback(args: argparse.Namespace) -> Any:
 
     parse_target(args.target)
     ctx = _context(args, run_id="rollback")
-    return promotion.rollback(ctx.store, args.tenant, args.target, to_sequence=args.to)
+    restored = promotion.rollback(ctx.store, args.tenant, args.target, to_sequence=args.to)
+    from pipeline.run import tenant_index
+
+    try:  # the rollback stands either way: the next run's exit handler or maintenance rebuilds the page
+        tenant_index.rebuild(ctx.config, ctx.store, args.tenant)
+    except PipelineError as exc:
+        log.warning("rolled back, but the history page was not rebuilt: %s", exc)
+    return restored
 
 
 def _cmd_history(args: argparse.Namespace) -> Any:

@@ -139,9 +139,15 @@ def test_rebuilding_is_idempotent_and_a_rollback_shows_on_the_timeline(history):
     assert [store.get(k) for k in keys] == before  # an unchanged store gives the same bytes
     assert result.runs == 3 and result.production_points == {"routing": 4}
 
-    promotion.rollback(store, TENANT, "routing")
-    result = tenant_index.rebuild(config, store, TENANT)
+    # `cogniverse-optimize rollback` rebuilds the page itself
+    from pipeline.cli import main
+
+    cfg = Path(config.storage.url[len("file://"):]).parent / "rollback.yaml"
+    cfg.write_text(json.dumps({"storage": {"url": config.storage.url}, "phoenix": {"endpoint": config.phoenix.endpoint}}))
+    assert main(["rollback", "--config", str(cfg), "--tenant", TENANT, "--target", "routing"]) == 0
     doc = store.get_json(keys[0])
+    result = tenant_index.rebuild(config, store, TENANT)
+    assert store.get_json(keys[0]) == doc
     last = doc["production"]["routing"]["measurements"][-1]
     v1 = promotion.history(store, TENANT, "routing")[0]
     assert (last["kind"], last["restored_sequence"], last["value"]) == ("rolled back", 1, v1.metrics["candidate"])
