@@ -162,6 +162,7 @@ def test_everything_on_the_page_is_escaped_and_a_corrupted_run_is_named(tmp_path
 
     config = PipelineConfig(storage=StorageConfig(url=f"file://{tmp_path / 'store'}"))
     config.phoenix.project_pattern = "cogniverse-{tenant}<b>'\""
+    config.phoenix.endpoint = "javascript:alert(1)"
     store = open_store(config.storage)
     evil = "<script>alert('x')</script>"
     store.put_json_new(f"tenants/{TENANT}/runs/r1/gate/routing/result.json",
@@ -171,6 +172,7 @@ def test_everything_on_the_page_is_escaped_and_a_corrupted_run_is_named(tmp_path
     tenant_index.rebuild(config, store, TENANT)
     text = store.get(tenant_index_key(TENANT)).decode()
     assert "<script" not in text and "&lt;script&gt;" in text and "<b>'" not in text
+    assert "javascript:" not in text  # a Phoenix endpoint that is no web address is named, not linked
     doc = store.get_json(tenant_index_key(TENANT, INDEX_JSON_FILE))
     broken = next(r for r in doc["runs"] if r["run_id"] == "r2")
     assert broken["unreadable"] and "r2" in text  # named, and the page still built

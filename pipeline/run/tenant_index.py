@@ -13,8 +13,8 @@ another, and a reader always sees one complete page. The page carries no clock o
 "as of" is the newest time in the data), so rebuilding an unchanged store writes the same bytes.
 
 Links are relative to the page (`runs/{run_id}/report/report.html`), so they resolve on the
-local store (file://) and through an S3 web endpoint alike. The exit handler (`record`) and
-`maintenance` rebuild it; nothing reads it back.
+local store (file://) and through an S3 web endpoint alike. The exit handler (`record`),
+`maintenance` and `rollback` rebuild it; nothing reads it back.
 
 The production measurements, one chart point each, oldest first:
 - `promoted`: a promotion, at its time, with the candidate's score on its held-out set;
@@ -29,7 +29,7 @@ import html
 import json
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from pydantic import BaseModel
 
@@ -59,7 +59,14 @@ def phoenix_project(config: PipelineConfig, tenant: str) -> dict[str, str]:
     """The tenant's Phoenix project and a link to it: Phoenix's UI addresses a project by an id
     only the server knows, so the link opens its project list, where the project is by name."""
     endpoint = config.phoenix.endpoint.rstrip("/")
-    return {"endpoint": endpoint, "project": config.phoenix.project_for(tenant), "url": f"{endpoint}/projects"}
+    web = urlparse(endpoint).scheme in ("http", "https")  # never a javascript: or file: link
+    return {"endpoint": endpoint, "project": config.phoenix.project_for(tenant), "url": f"{endpoint}/projects" if web else ""}
+
+
+def phoenix_link(phoenix: dict[str, str]) -> str:
+    """The Phoenix project as a link (as text when the endpoint is not a web address)."""
+    name = f"Phoenix project {html.escape(phoenix['project'])}"
+    return f"<a id='phoenix' href='{html.escape(phoenix['url'])}'>{name}</a>" if phoenix["url"] else name
 
 
 def run_report_href(run_id: str) -> str:
@@ -245,7 +252,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<h1>Optimization history: tenant <code>{esc(tenant)}</code></h1>",
         f"<p class='muted'>{len(doc['runs'])} runs · as of {esc(_when(doc['as_of']) if doc['as_of'] else 'no data yet')} · "
         f"primary metric {esc(doc['primary_metric'])} · "
-        f"<a id='phoenix' href='{esc(phoenix['url'])}'>Phoenix project {esc(phoenix['project'])}</a> · "
+        f"{phoenix_link(phoenix)} · "
         f"<a href='{esc(layout.INDEX_JSON_FILE)}'>index.json</a></p>",
     ]
     for target, prod in doc["production"].items():

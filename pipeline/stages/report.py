@@ -140,7 +140,7 @@ def _links(ctx: StageContext) -> str:
     phoenix = tenant_index.phoenix_project(ctx.config, ctx.tenant)
     return (f"<p class='links'><a id='history' href='{esc(tenant_index.INDEX_HREF_FROM_REPORT)}'>tenant history</a> · "
             f"<a href='{esc(MANIFEST_FILE)}'>{esc(MANIFEST_FILE)}</a> · "
-            f"<a id='phoenix' href='{esc(phoenix['url'])}'>Phoenix project {esc(phoenix['project'])}</a></p>")
+            f"{tenant_index.phoenix_link(phoenix)}</p>")
 
 
 def _stage_href(stage: str, part: str, name: str) -> str:
