@@ -280,12 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="run manifest (JSON) and HTML report")
     _common(p)
 
-    p = sub.add_parser("record", help="write the run record (an exit handler runs this whether the run passed or failed)")
+    p = sub.add_parser("record", help="write the run record and rebuild the tenant's history page (an exit handler runs this whether the run passed or failed)")
     _common(p)
     p.add_argument("--status", required=True, help="the workflow's status, e.g. Succeeded, Failed, Error")
     p.add_argument("--failures", default="", help="JSON list of failed nodes, as Argo's {{workflow.failures}}")
 
-    p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts)")
+    p = sub.add_parser("maintenance", help="delete runs older than the retention (keeping every production version's artifacts), rebuild the history page")
     _common(p)
     p.add_argument("--retention-days", type=_number(low=0.0, high=MAX_RETENTION_DAYS, low_open=True), default=float(contract.RETENTION_DAYS),
                    help=f"delete runs older than this many days, (0, {MAX_RETENTION_DAYS:g}] (default {contract.RETENTION_DAYS:g})")
@@ -471,7 +471,14 @@ def _cmd_rollback(args: argparse.Namespace) -> Any:
 
     parse_target(args.target)
     ctx = _context(args, run_id="rollback")
-    return promotion.rollback(ctx.store, args.tenant, args.target, to_sequence=args.to)
+    restored = promotion.rollback(ctx.store, args.tenant, args.target, to_sequence=args.to)
+    from pipeline.run import tenant_index
+
+    try:  # the rollback stands either way: the next run's exit handler or maintenance rebuilds the page
+        tenant_index.rebuild(ctx.config, ctx.store, args.tenant)
+    except PipelineError as exc:
+        log.warning("rolled back, but the history page was not rebuilt: %s", exc)
+    return restored
 
 
 def _cmd_history(args: argparse.Namespace) -> Any:

@@ -11,6 +11,7 @@
     tenants/{tenant}/planning/models/{kind}/v{version:06d}/...        one meta-model version (create-only)
     tenants/{tenant}/planning/models/{kind}/current.json              its pointer (compare-and-swap)
     tenants/{tenant}/cache/predictions/{lm}/{program}/{example}.json  a cached answer (create-only)
+    tenants/{tenant}/index.html, index.json                   the tenant's history page (rebuilt whole)
 
 A trained program's artifact is a train stage folder: `artifact_key(prefix, PROGRAM_FILE)`.
 """
@@ -45,6 +46,8 @@ EVALUATION_FILE = "evaluation.json"  # evaluate: every example's answers
 MANIFEST_FILE = "manifest.json"  # report
 HTML_FILE = "report.html"
 ARTIFACTS_FOLDER = "artifacts"
+INDEX_HTML_FILE = "index.html"  # the tenant's history page, for people (record and maintenance rebuild it)
+INDEX_JSON_FILE = "index.json"  # the same history, for machines
 PRODUCTION_FILE = "production.json"
 HISTORY_FOLDER = "history"
 HISTORY_NAME = re.compile(r"^[0-9]{6,}\.json$")
@@ -86,6 +89,13 @@ RUN_PREFIX = "tenants/{tenant}/runs/{run_id}"
 
 def tenant_prefix(tenant: str) -> str:
     return f"tenants/{validate_tenant_id(tenant)}"
+
+
+def tenant_index_key(tenant: str, name: str = INDEX_HTML_FILE) -> str:
+    """The tenant's history page (`index.html`) or its data (`index.json`)."""
+    if name not in (INDEX_HTML_FILE, INDEX_JSON_FILE):
+        raise ConfigError(f"unknown tenant index file {name!r}")
+    return key(tenant_prefix(tenant), name)
 
 
 def runs_prefix(tenant: str) -> str:

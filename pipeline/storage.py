@@ -79,9 +79,11 @@ class ObjectStore(ABC):
         """All keys under `prefix` (a folder-like prefix; "" = everything), sorted."""
 
     @abstractmethod
-    def put_overwrite(self, key: str, data: bytes) -> None:
+    def put_overwrite(self, key: str, data: bytes, content_type: str | None = None) -> None:
         """Unconditional write, atomic per object. Only for keys that are not yet committed
-        (stage outputs before their result marker exists)."""
+        (stage outputs before their result marker exists), and for pages rebuilt whole from
+        what the store holds (the tenant's history page). `content_type` is what a browser is
+        served from an S3 web endpoint (an HTML page without it is downloaded, not shown)."""
 
     @abstractmethod
     def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
@@ -159,7 +161,7 @@ class LocalStore(ObjectStore):
             if p.is_file() and not p.name.startswith(".tmp-") and not p.name.endswith(".lock")
         )
 
-    def put_overwrite(self, key: str, data: bytes) -> None:
+    def put_overwrite(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(path, data)
@@ -264,11 +266,12 @@ class S3Store(ObjectStore):
 
         return self._call(do_list, prefix)
 
-    def put_overwrite(self, key: str, data: bytes) -> None:
+    def put_overwrite(self, key: str, data: bytes, content_type: str | None = None) -> None:
         import obstore
 
         key = _check_key(key)
-        self._call(lambda: obstore.put(self._store, key, data), key)
+        attributes = {"Content-Type": content_type} if content_type else None
+        self._call(lambda: obstore.put(self._store, key, data, attributes=attributes), key)
 
     def put_if(self, key: str, data: bytes, expected_version: str | None) -> str:
         import obstore

@@ -78,4 +78,9 @@ def test_batch_workflow_runs_through_the_local_executor(phoenix_url, tmp_path, m
     assert list((tmp_path / "store").rglob("report.html")) and list((tmp_path / "store").rglob("manifest.json"))
     record = store.get_json(f"{run_prefix}/run/record.json")  # written by the exit handler
     assert record["status"] == "Succeeded" and "harvest" in record["stages_committed"]
+    # the exit handler rebuilt the tenant's history page with this run on it
+    index = store.get_json(f"tenants/{tenant}/index.json")
+    (row,) = index["runs"]
+    assert (row["run_id"], row["status"], row["report"]) == (result.name, "Succeeded", f"runs/{result.name}/report/report.html")
+    assert store.exists(f"tenants/{tenant}/{row['report']}") and store.exists(f"tenants/{tenant}/index.html")
     assert any((result.run_dir / "logs").iterdir())

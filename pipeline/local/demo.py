@@ -148,6 +148,11 @@ def _print_outcome(config: PipelineConfig, tenant: str, result: RunResult) -> No
         print(f"Report:    {location[len('file://'):]}")
     elif location:
         print(f"Report:    {location}")
+    from pipeline.layout import tenant_index_key
+
+    history = ctx.store.local_path(tenant_index_key(ctx.tenant))  # rebuilt by the exit handler
+    if history is not None and history.is_file():
+        print(f"History:   {history}")
 
 
 def _print_evaluation(ev: dict) -> None:

@@ -24,6 +24,8 @@ from pipeline.storage import ObjectStore
 from pipeline.tenant import validate_tenant_id
 
 R = TypeVar("R", bound=BaseModel)
+# What a browser is served for a stage's file from an S3 web endpoint (by extension).
+CONTENT_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json"}
 
 
 class Outcome(BaseModel):
@@ -97,7 +99,7 @@ class StageOutput:
         if self.committed() is not None:
             raise ConflictError(f"{self.key(name)}: stage output already committed (immutable)")
         key = self.key(name)
-        self.ctx.store.put_overwrite(key, data)
+        self.ctx.store.put_overwrite(key, data, content_type=CONTENT_TYPES.get(name.rpartition(".")[2]))
         return key
 
     def put_json(self, name: str, value: Any) -> str:

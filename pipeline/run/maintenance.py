@@ -24,3 +24,4 @@ class MaintenanceResult(BaseModel):
     objects_deleted: int
     objects_kept_for_production: int
     temp_files_removed: int
+    index_location: str | None = None  # the tenant's history page, rebuilt (None on a dry run)

@@ -20,3 +20,5 @@ class RunRecord(BaseModel):
     failures: list[dict]
     recorded_at: str
     record_key: str
+    # the tenant's history page, rebuilt after the record is written (not part of record.json)
+    index_location: str | None = None

@@ -3,7 +3,8 @@
 A run older than the retention is deleted, except the artifacts that any production version,
 current or in history, points to: rollback must always find its program. A run's age is its
 recorded start (`run/started.json`); a run without one is kept and counted, never guessed at.
-Compaction removes what a killed local writer can leave behind (temp files). Lock files stay:
+Compaction removes what a killed local writer can leave behind (temp files). Then the tenant's
+history page is rebuilt, so it no longer lists the deleted runs. Lock files stay:
 the local store's locks are OS locks on them, released by the kernel when a writer dies, and
 deleting one a waiter holds open would let two writers in.
 """
@@ -14,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pipeline.errors import ConfigError, NotFoundError
 from pipeline.layout import run_id_of, run_started_key, runs_prefix, tenant_prefix
+from pipeline.run import tenant_index
 from pipeline.run.context import StageContext
 from pipeline.run.maintenance import MaintenanceInputs, MaintenanceResult
 
@@ -67,6 +69,7 @@ def run(ctx: StageContext, inputs: MaintenanceInputs) -> MaintenanceResult:
         objects_deleted=deleted,
         objects_kept_for_production=kept,
         temp_files_removed=0 if inputs.dry_run else _compact_local(ctx),
+        index_location=None if inputs.dry_run else tenant_index.rebuild(ctx.config, ctx.store, ctx.tenant).location,
     )
 
 

@@ -1,6 +1,7 @@
 """record: the run record, written by the workflow's exit handler whether the run passed or
 failed: its status, which stages committed, what failed, and what was deployed. It also
-backfills the run's measured outcomes into the planning history."""
+backfills the run's measured outcomes into the planning history, and then rebuilds the tenant's
+history page (pipeline.run.tenant_index) with this run on it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime, timezone
 
 from pipeline.errors import AlreadyExistsError, ConfigError
 from pipeline.layout import run_record_key
-from pipeline.run import readers
+from pipeline.run import readers, tenant_index
 from pipeline.run.context import StageContext
 from pipeline.run.plan import feedback
 from pipeline.run.record import RecordInputs, RunRecord
@@ -43,7 +44,8 @@ def run(ctx: StageContext, inputs: RecordInputs) -> RunRecord:
         record_key=key,
     )
     try:
-        ctx.store.put_json_new(key, json.loads(record.model_dump_json()))
+        ctx.store.put_json_new(key, json.loads(record.model_dump_json(exclude={"index_location"})))
     except AlreadyExistsError:
-        return RunRecord.model_validate(ctx.store.get_json(key))  # a retried exit handler
-    return record
+        record = RunRecord.model_validate(ctx.store.get_json(key))  # a retried exit handler
+    index = tenant_index.rebuild(ctx.config, ctx.store, ctx.tenant)
+    return record.model_copy(update={"index_location": index.location})

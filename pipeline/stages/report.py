@@ -6,13 +6,15 @@ Every number comes from the committed results of this run's stages.
 from __future__ import annotations
 
 import html
+import json
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from pipeline.layout import HTML_FILE, MANIFEST_FILE
-from pipeline.run import readers
+from pipeline.layout import EVALUATION_FILE, HTML_FILE, MANIFEST_FILE, METADATA_FILE, PROGRAM_FILE
+from pipeline.run import readers, tenant_index
 from pipeline.run.commit import committed_stage
 from pipeline.run.context import StageContext, StageOutput
 from pipeline.run.report import STAGE, ReportResult, TargetSummary
@@ -91,6 +93,7 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         f"<title>Optimization run {esc(ctx.run_id)} — {esc(ctx.tenant)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Optimization run <code>{esc(ctx.run_id)}</code></h1>",
         f"<p class='muted'>tenant <b>{esc(ctx.tenant)}</b> · store {esc(ctx.store.url)} · {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>",
+        _links(ctx),
         "<h2>Outcome</h2><table><tr><th>module</th><th>optimizer</th><th>baseline</th><th class='num'>baseline acc.</th>"
         "<th class='num'>candidate acc.</th><th class='num'>improvement</th><th>decision</th><th>why</th></tr>",
     ]
@@ -105,6 +108,8 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
     parts.append("</table>")
     parts.append(_plan_section(stages.get("plan")))
     parts.append(_data_section(stages))
+    parts.append(_provenance_section(ctx, stages))
+    parts.append(_lm_calls_section(stages))
     for target, results in stages["targets"].items():
         ev = results.get("evaluate") or {}
         if ev.get("status") != "ok":
@@ -126,6 +131,92 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         parts.append(_misrouted_section(ctx, ev))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _links(ctx: StageContext) -> str:
+    """Relative links (the report is at runs/{run}/report/, and at runs/{run}/artifacts/ as the
+    workflow's artifact: the same depth, with the manifest beside it) and the Phoenix project."""
+    esc = html.escape
+    phoenix = tenant_index.phoenix_project(ctx.config, ctx.tenant)
+    return (f"<p class='links'><a id='history' href='{esc(tenant_index.INDEX_HREF_FROM_REPORT)}'>tenant history</a> · "
+            f"<a href='{esc(MANIFEST_FILE)}'>{esc(MANIFEST_FILE)}</a> · "
+            f"{tenant_index.phoenix_link(phoenix)}</p>")
+
+
+def _stage_href(stage: str, part: str, name: str) -> str:
+    return f"../{stage}/{quote(part)}/{name}"
+
+
+def _provenance_section(ctx: StageContext, stages: dict[str, Any]) -> str:
+    """Where the run's programs came from: the harvest window and its labels, and per trained
+    target what its metadata.json recorded (git revision, optimizer and settings, data hashes,
+    labels by source, LMs, library versions)."""
+    esc = html.escape
+    rows: list[tuple[str, str]] = []
+    h = stages.get("harvest")
+    if h:
+        rows.append(("harvest window", f"{h.get('window_start')} → {h.get('window_end')} (Phoenix project {h.get('project')})"))
+        rows.append(("labels by source (harvest)", _counts(h.get("labels_by_source"))))
+    parts = ["<h2>Provenance</h2>"]
+    if rows:
+        parts.append("<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>")
+    for part, results in stages["targets"].items():
+        trained = results.get("train") or {}
+        if trained.get("status") != "ok" or not trained.get("artifact_prefix"):
+            continue
+        meta = readers.artifact_json(ctx.store, trained["artifact_prefix"], METADATA_FILE) or {}
+        links = [f"<a href='{esc(_stage_href('train', part, name))}'>{esc(name)}</a>" for name in (METADATA_FILE, PROGRAM_FILE)]
+        if (results.get("evaluate") or {}).get("status") == "ok":
+            links.append(f"<a href='{esc(_stage_href('evaluate', part, EVALUATION_FILE))}'>{esc(EVALUATION_FILE)}</a>")
+        facts = [
+            ("git revision", str(meta.get("git_revision") or "unknown")),
+            ("optimizer", f"{meta.get('optimizer') or trained.get('optimizer')} (strategy {meta.get('strategy') or '—'})"),
+            ("data hashes", ", ".join(f"{k}: {v}" for k, v in sorted((meta.get("data_hashes") or {}).items())) or "—"),
+            ("labels by source (training rows)", _counts(meta.get("labels_by_source"))),
+            ("sizes", ", ".join(f"{k}: {v}" for k, v in (meta.get("sizes") or {}).items()) or "—"),
+            ("LM · teacher", f"{meta.get('lm') or trained.get('lm') or '—'} · {meta.get('teacher_lm') or '—'}"),
+            ("versions", ", ".join(f"{k} {v}" for k, v in sorted((meta.get("versions") or {}).items())) or "—"),
+        ]
+        body = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts)
+        settings = json.dumps(meta.get("optimizer_settings"), indent=2, sort_keys=True, default=str)
+        parts.append(
+            f"<h3>{esc(part)}</h3><p class='links'>{' · '.join(links)}</p><table>{body}</table>"
+            f"<details><summary>optimizer settings</summary><pre>{esc(settings)}</pre></details>"
+        )
+    return "".join(parts) if len(parts) > 1 else ""
+
+
+def _lm_calls_section(stages: dict[str, Any]) -> str:
+    """The LM calls the run spent, as each stage metered them (cached answers cost none)."""
+    esc = html.escape
+    rows, total = [], 0
+    for part, results in stages["targets"].items():
+        trained, ev = results.get("train") or {}, results.get("evaluate") or {}
+        if trained.get("compile_lm_calls") is not None:
+            calls = int(trained["compile_lm_calls"])
+            total += calls
+            rows.append(("train", part, calls, f"{trained.get('compile_tokens') or 0} tokens"))
+        if ev.get("lm_calls"):
+            calls = sum(int(v or 0) for v in ev["lm_calls"].values())
+            total += calls
+            cached = ev.get("cached") or {}
+            rows.append(("evaluate", part, calls, f"candidate {ev['lm_calls'].get('candidate', 0)} · baseline "
+                         f"{ev['lm_calls'].get('baseline', 0)} · from the cache: {sum(int(v or 0) for v in cached.values())}"))
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{esc(s)}</td><td>{esc(p)}</td><td class='num'>{c}</td><td>{esc(d)}</td></tr>" for s, p, c, d in rows)
+    a = stages.get("annotate") or {}
+    note = ""
+    if a:
+        note = (f"<p class='muted'>annotate: the annotator LM answered {(a.get('verification') or {}).get('n') or 0} "
+                f"verification examples and proposed {a.get('proposed') or 0} annotations ({a.get('failed') or 0} failed); "
+                "annotate does not meter its calls, so they are not in the total.</p>")
+    return (f"<h2>LM calls spent</h2><table id='lm-calls'><tr><th>stage</th><th>target</th><th class='num'>calls</th><th>detail</th></tr>"
+            f"{body}<tr><td><b>total</b></td><td></td><td class='num'><b>{total}</b></td><td></td></tr></table>{note}")
+
+
+def _counts(counts: Any) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in (counts or {}).items()) or "—"
 
 
 def _evaluation_summary(ev: dict[str, Any], trained: dict[str, Any]) -> str:
