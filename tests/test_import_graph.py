@@ -21,7 +21,7 @@ PACKAGE = ROOT / "pipeline"
 
 # Lowest first. A module's layer is that of the longest prefix naming it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pipeline.errors", "pipeline.domain", "pipeline.contract", "pipeline.tenant", "pipeline.jsonlines"),
+    ("pipeline.errors", "pipeline.domain", "pipeline.orchestration", "pipeline.contract", "pipeline.tenant", "pipeline.jsonlines"),
     ("pipeline.layout", "pipeline.config"),
     ("pipeline.storage", "pipeline.lm", "pipeline.phoenix_io", "pipeline.content", "pipeline.prediction_cache",
      "pipeline.provenance"),
