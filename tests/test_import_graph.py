@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline.layout", "pipeline.config"),
     ("pipeline.storage", "pipeline.lm", "pipeline.phoenix_io", "pipeline.content", "pipeline.prediction_cache",
      "pipeline.provenance"),
-    ("pipeline.reward", "pipeline.metrics", "pipeline.datasets", "pipeline.textclf", "pipeline.labelprobs",
+    ("pipeline.reward", "pipeline.metrics", "pipeline.datasets", "pipeline.executions", "pipeline.textclf", "pipeline.labelprobs",
      "pipeline.promotion", "pipeline.planning", "pipeline.optimizers"),
     ("pipeline.modules", "pipeline.synthetic", "pipeline.adaptive"),
     ("pipeline.run",),
