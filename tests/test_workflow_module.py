@@ -142,6 +142,12 @@ def test_plan_train_evaluate_and_predict_follow_the_spec(ctx, lm, tmp_path):
     share = sum(r["label"] == "sequential: video_search_agent > summarizer_agent" for r in heldout) / len(heldout)
     assert evaluated.status == "ok" and evaluated.n == len(heldout)
     assert evaluated.candidate_metrics.accuracy == pytest.approx(share, abs=1e-4)
+    # the module's metric gives partial credit: the mean of 0.5·pattern + 0.5·sequence similarity
+    always = dspy.Prediction(pattern="sequential", agent_sequence=["video_search_agent", "summarizer_agent"])
+    expected = sum(workflow_match(build_example(r), always) for r in heldout) / len(heldout)
+    assert evaluated.score_metric == "workflow_match"
+    assert evaluated.candidate_score == evaluated.baseline_score == pytest.approx(expected, abs=1e-4)
+    assert evaluated.candidate_score > evaluated.candidate_metrics.accuracy
 
     queries = tmp_path / "queries.jsonl"
     queries.write_text(json.dumps({"query": "find the keynote and summarize it", "analysis": "modalities: video"}) + "\n")

@@ -122,6 +122,9 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         for name, fmt in (("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
                           ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
             parts.append(f"<tr><td>{name.replace('_', ' ')}</td><td class='num'>{fmt(base[name])}</td><td class='num'>{fmt(cand[name])}</td></tr>")
+        if ev.get("score_metric"):
+            parts.append(f"<tr><td>mean {esc(ev['score_metric'])}</td><td class='num'>{_f3(ev.get('baseline_score'))}</td>"
+                         f"<td class='num'>{_f3(ev.get('candidate_score'))}</td></tr>")
         parts.append("</table><h3>F1 per agent</h3>")
         parts.append(_bars_svg(base["per_agent"], cand["per_agent"]))
         parts.append("<h3>Confusion matrix (candidate; rows = correct agent)</h3>")
