@@ -42,3 +42,10 @@ def parameter_text(value: float | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return f"{value:g}"
+
+
+# The span contract (README, "The span contract"): the root spans harvest reads. Their
+# attributes are pipeline.phoenix_io's ROUTING_ATTRIBUTES / ORCHESTRATION_ATTRIBUTES.
+ROUTING_SPAN = "cogniverse.routing"  # one routing decision
+ORCHESTRATION_SPAN = "cogniverse.orchestration"  # one multi-agent workflow execution
+ORCHESTRATION_PATTERNS: tuple[str, ...] = ("sequential", "parallel", "conditional")

@@ -53,13 +53,15 @@ def stratified_split(
 
 
 def split_for_training(
-    experiences: list[dict[str, Any]], modality: str | None, fraction: float, seed: int
+    experiences: list[dict[str, Any]], modality: str | None, fraction: float, seed: int, *,
+    trusted: frozenset[str] = TRUSTED_SOURCES, label_key: str = "label",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train rows, held-out rows): trusted labels split stratified; LLM labels join training."""
+    """(train rows, held-out rows): labels of a `trusted` source split stratified (by
+    `label_key`); the other labels (LLM, orchestration-derived) join training, never on a
+    held-out query."""
     rows = labelled_for_target(experiences, modality)
-    trusted = [r for r in rows if r.get("label_source") in TRUSTED_SOURCES]
-    other = [r for r in rows if r.get("label_source") not in TRUSTED_SOURCES]
-    train, heldout = stratified_split(trusted, fraction, seed)
+    other = [r for r in rows if r.get("label_source") not in trusted]
+    train, heldout = stratified_split([r for r in rows if r.get("label_source") in trusted], fraction, seed, label_key)
     from pipeline.textclf import normalise
 
     held_queries = {normalise(r["query"]) for r in heldout}

@@ -1,6 +1,7 @@
 """Where things live in the object store. Every key is built here, from validated names.
 
     tenants/{tenant}/runs/{run_id}/{stage}[/{part}]/...        a stage's files; result.json last
+    tenants/{tenant}/runs/{run_id}/harvest/executions.jsonl    the workflow executions harvest read
     tenants/{tenant}/runs/{run_id}/run/started.json            the run's fixed clock
     tenants/{tenant}/runs/{run_id}/run/record.json             the run record (exit handler)
     tenants/{tenant}/runs/{run_id}/artifacts/{file}            the workflow's report artifacts (Argo)
@@ -36,6 +37,7 @@ RESULT_FILE = "result.json"
 STARTED_FILE = "started.json"
 RECORD_FILE = "record.json"
 EXPERIENCES_FILE = "experiences.parquet"  # harvest, annotate
+EXECUTIONS_FILE = "executions.jsonl"  # harvest: the orchestrator's workflow executions
 ANNOTATIONS_FILE = "annotations.jsonl"  # annotate
 EXAMPLES_FILE = "examples.jsonl"  # synthesize: the rows routing and modality train on
 PROGRAM_FILE = "program.json"  # train: the DSPy JSON state

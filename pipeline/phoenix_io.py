@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from pipeline import contract
 from pipeline.errors import ConfigError, NotFoundError, PhoenixUnavailableError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-ROUTING_SPAN_NAME = "cogniverse.routing"
+ROUTING_SPAN_NAME = contract.ROUTING_SPAN
 ANNOTATION_NAME = "routing_annotation"
 ROUTING_ATTRIBUTES: tuple[str, ...] = (
     "routing.query",
@@ -38,7 +39,22 @@ ROUTING_ATTRIBUTES: tuple[str, ...] = (
     "outcome.agent_success",
     "outcome.user_satisfaction",
 )
-_ATTRIBUTE_PREFIXES = ("routing.", "outcome.")
+ORCHESTRATION_SPAN_NAME = contract.ORCHESTRATION_SPAN  # pipeline.orchestration holds its model
+ORCHESTRATION_ATTRIBUTES: tuple[str, ...] = (
+    "orchestration.query",
+    "orchestration.pattern",
+    "orchestration.agent_sequence",
+    "orchestration.analysis",
+    "orchestration.processing_time",
+    "orchestration.parallel_efficiency",
+    "outcome.success",
+    "outcome.agent_outcomes",
+    "outcome.user_satisfaction",
+)
+_ATTRIBUTE_PREFIXES = ("routing.", "outcome.", "orchestration.")
+# Attributes sent as JSON strings (OTel attributes are flat) and given back to callers parsed.
+_JSON_ATTRIBUTES = {"routing.context": dict, "orchestration.agent_sequence": list, "orchestration.analysis": dict,
+                    "outcome.agent_outcomes": list}
 _MAX_PAGE = 1000  # the server rejects larger pages (422)
 _ANNOTATION_BATCH = 100  # span ids per annotation request, as phoenix.client does
 _ANNOTATOR_KINDS = ("LLM", "CODE", "HUMAN")
@@ -180,8 +196,8 @@ def _iter_span_pages(
             return
 
 
-def _routing_params(start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": ROUTING_SPAN_NAME, "parent_id": "null"}  # root spans only
+def _root_params(name: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"name": name, "parent_id": "null"}  # root spans only
     if start is not None:
         params["start_time"] = _utc(start).isoformat()
     if end is not None:
@@ -189,7 +205,7 @@ def _routing_params(start: datetime | None, end: datetime | None) -> dict[str, A
     return params
 
 
-def _flatten_routing_span(span: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten_span(span: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     attributes: Mapping[str, Any] = span.get("attributes") or {}
     record: dict[str, Any] = {
         "span_id": span["context"]["span_id"],
@@ -197,18 +213,19 @@ def _flatten_routing_span(span: Mapping[str, Any]) -> dict[str, Any]:
         "start_time": _utc(datetime.fromisoformat(span["start_time"])).isoformat(),
         "end_time": _utc(datetime.fromisoformat(span["end_time"])).isoformat() if span.get("end_time") else None,
     }
-    record.update({key: None for key in ROUTING_ATTRIBUTES})
+    record.update({key: None for key in keys})
     record.update({k: v for k, v in attributes.items() if k.startswith(_ATTRIBUTE_PREFIXES)})
-    context = record["routing.context"]
-    if isinstance(context, str):
-        # Sent as a JSON string (OTel attributes are flat); give callers the object back.
-        # A value that is not a JSON object stays a string for harvest to reject.
-        try:
-            parsed = json.loads(context)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            record["routing.context"] = parsed
+    for key, kind in _JSON_ATTRIBUTES.items():
+        value = record.get(key)
+        if isinstance(value, str):
+            # Sent as a JSON string (OTel attributes are flat); give callers the object back.
+            # A value that is not JSON of the expected kind stays a string for harvest to reject.
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, kind):
+                record[key] = parsed
     return record
 
 
@@ -231,13 +248,43 @@ def fetch_routing_spans(
     An unknown project (Phoenix's own "project not found") gives []. Unreachable Phoenix, or an
     endpoint that answers but is not Phoenix's API (any other 404, a non-JSON page: a wrong URL,
     a proxy) → PhoenixUnavailableError: "no data" must never be a misconfiguration's guess."""
+    return _fetch_root_spans(endpoint, project, ROUTING_SPAN_NAME, ROUTING_ATTRIBUTES, start, end, page_size=page_size,
+                             timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s, api_key=api_key)
+
+
+def fetch_orchestration_spans(
+    endpoint: str,
+    project: str,
+    start: datetime,
+    end: datetime,
+    *,
+    page_size: int = 1000,
+    timeout_s: float = 30,
+    attempts: int = 4,
+    backoff_s: float = 1.0,
+    api_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """All root `cogniverse.orchestration` spans of `project` that started in [start, end),
+    oldest first, read exactly as fetch_routing_spans reads routing spans (cursor paging, the
+    same errors). The ORCHESTRATION_ATTRIBUTES are always present (None when missing);
+    `orchestration.agent_sequence` and `outcome.agent_outcomes` are lists and
+    `orchestration.analysis` a dict when they hold JSON of that kind."""
+    return _fetch_root_spans(endpoint, project, ORCHESTRATION_SPAN_NAME, ORCHESTRATION_ATTRIBUTES, start, end,
+                             page_size=page_size, timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s,
+                             api_key=api_key)
+
+
+def _fetch_root_spans(
+    endpoint: str, project: str, name: str, keys: tuple[str, ...], start: datetime, end: datetime, *,
+    page_size: int, timeout_s: float, attempts: int, backoff_s: float, api_key: str | None,
+) -> list[dict[str, Any]]:
     if _utc(end) <= _utc(start):
         return []
     records: list[dict[str, Any]] = []
     with _http_client(endpoint, api_key, timeout_s) as client:
-        params = _routing_params(start, end)
+        params = _root_params(name, start, end)
         for page in _iter_span_pages(client, endpoint, project, params, page_size, attempts, backoff_s):
-            records.extend(_flatten_routing_span(span) for span in page)
+            records.extend(_flatten_span(span, keys) for span in page)
     records.sort(key=lambda r: (r["start_time"], r["span_id"]))
     return records
 
@@ -252,11 +299,13 @@ def count_routing_spans(
     attempts: int = 4,
     backoff_s: float = 1.0,
     api_key: str | None = None,
+    name: str = ROUTING_SPAN_NAME,
 ) -> int:
-    """How many root routing spans Phoenix has ingested for `project` (optionally in a window)."""
+    """How many root spans called `name` (routing spans by default) Phoenix has ingested for
+    `project` (optionally in a window)."""
     total = 0
     with _http_client(endpoint, api_key, timeout_s) as client:
-        params = _routing_params(start, end)
+        params = _root_params(name, start, end)
         for page in _iter_span_pages(client, endpoint, project, params, _MAX_PAGE, attempts, backoff_s):
             total += len(page)
     return total
@@ -272,18 +321,19 @@ def wait_for_span_count(
     end: datetime | None = None,
     poll_s: float = 0.5,
     api_key: str | None = None,
+    name: str = ROUTING_SPAN_NAME,
 ) -> int:
-    """Poll until at least `expected` routing spans are visible. Phoenix acknowledges an OTLP
+    """Poll until at least `expected` root spans called `name` (routing spans) are visible. Phoenix acknowledges an OTLP
     export before it inserts the spans (~140 spans/s), so writers must wait before reading
     or annotating. Returns the count seen; PhoenixUnavailableError on timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
-        seen = count_routing_spans(endpoint, project, start, end, attempts=2, backoff_s=poll_s, api_key=api_key)
+        seen = count_routing_spans(endpoint, project, start, end, attempts=2, backoff_s=poll_s, api_key=api_key, name=name)
         if seen >= expected:
             return seen
         if time.monotonic() > deadline:
             raise PhoenixUnavailableError(
-                f"Phoenix at {endpoint} shows {seen} of {expected} routing spans in project "
+                f"Phoenix at {endpoint} shows {seen} of {expected} {name} spans in project "
                 f"{project!r} after {timeout_s:.0f} s"
             )
         time.sleep(poll_s)
@@ -440,7 +490,7 @@ class SentSpan:
     trace_id: str
 
 
-_RECORD_ATTRIBUTE_KEYS = frozenset(ROUTING_ATTRIBUTES)
+_RECORD_ATTRIBUTE_KEYS = frozenset(ROUTING_ATTRIBUTES + ORCHESTRATION_ATTRIBUTES)
 
 
 def send_routing_spans(
@@ -528,6 +578,10 @@ def _span_attributes(record: Mapping[str, Any]) -> dict[str, Any]:
         attributes["input.value"] = record["routing.query"]
     if isinstance(record.get("routing.chosen_agent"), str):
         attributes["output.value"] = record["routing.chosen_agent"]
+    if isinstance(record.get("orchestration.query"), str):
+        attributes["input.value"] = record["orchestration.query"]
+    if isinstance(record.get("orchestration.pattern"), str):
+        attributes["output.value"] = record["orchestration.pattern"]
     return attributes
 
 

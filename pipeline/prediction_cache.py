@@ -17,7 +17,7 @@ from pipeline.layout import prediction_cache_key
 
 # LM settings that change what a model answers; endpoints, keys, timeouts and retries do not.
 _LM_FIELDS = ("model", "temperature", "max_tokens", "n_ctx", "chat_format")
-_ANSWER_FIELDS = ("predicted", "confidence", "error", "tier", "classifier", "latency_s")
+_ANSWER_FIELDS = ("predicted", "confidence", "error", "tier", "classifier", "latency_s", "answer")
 
 
 def digest(value: Any) -> str:

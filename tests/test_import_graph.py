@@ -21,11 +21,11 @@ PACKAGE = ROOT / "pipeline"
 
 # Lowest first. A module's layer is that of the longest prefix naming it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pipeline.errors", "pipeline.domain", "pipeline.contract", "pipeline.tenant", "pipeline.jsonlines"),
+    ("pipeline.errors", "pipeline.domain", "pipeline.orchestration", "pipeline.contract", "pipeline.tenant", "pipeline.jsonlines"),
     ("pipeline.layout", "pipeline.config"),
     ("pipeline.storage", "pipeline.lm", "pipeline.phoenix_io", "pipeline.content", "pipeline.prediction_cache",
      "pipeline.provenance"),
-    ("pipeline.reward", "pipeline.metrics", "pipeline.datasets", "pipeline.textclf", "pipeline.labelprobs",
+    ("pipeline.reward", "pipeline.metrics", "pipeline.datasets", "pipeline.executions", "pipeline.textclf", "pipeline.labelprobs",
      "pipeline.promotion", "pipeline.planning", "pipeline.optimizers"),
     ("pipeline.modules", "pipeline.synthetic", "pipeline.adaptive"),
     ("pipeline.run",),

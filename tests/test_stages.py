@@ -59,8 +59,10 @@ def dummy_lm(monkeypatch):
     return holder
 
 
-def commit_harvest(ctx: StageContext, rows: list[dict], *, confidence: float = 0.9) -> harvest.HarvestResult:
-    """Commit harvest's output as if these queries had been traced and answered well."""
+def commit_harvest(ctx: StageContext, rows: list[dict], *, confidence: float = 0.9,
+                   executions: list[dict] | None = None) -> harvest.HarvestResult:
+    """Commit harvest's output as if these queries had been traced and answered well (and, given
+    `executions`, as if these workflow executions had been traced)."""
     out = ctx.output(harvest.STAGE)
     experiences = []
     for i, q in enumerate(rows):
@@ -87,6 +89,8 @@ def commit_harvest(ctx: StageContext, rows: list[dict], *, confidence: float = 0
         status="ok", project="cogniverse-acme", window_start=now, window_end=now, spans_read=len(rows), duplicates=0,
         malformed={}, experiences=len(rows), labelled=len(rows), labels_by_source={"outcome": len(rows)},
         experiences_key=out.key(harvest.EXPERIENCES_FILE),
+        executions=len(executions or []),
+        executions_key=out.put_jsonl(harvest.EXECUTIONS_FILE, executions) if executions else None,
     )
     out.commit(result)
     return result

@@ -36,6 +36,7 @@ from hera.workflows import models as m
 from pipeline import contract
 from pipeline.errors import transient_exit_codes
 from pipeline.layout import workflow_artifact_key
+from pipeline.modules import module_names
 from pipeline.optimizers import AUTO, OPTIMIZERS
 
 # What a template input carrying the optimizer may hold: Argo refuses anything else, so such a
@@ -95,7 +96,7 @@ PARAMETERS: tuple[WorkflowParameter, ...] = (
     ),
     WorkflowParameter(
         "optimizer-type", "all",
-        "routing category: all, a module (routing, modality) or comma-separated targets; "
+        f"routing category: all, a module ({', '.join(module_names())}) or comma-separated targets; "
         "dspy category: BootstrapFewShot, SIMBA, MIPROv2, GEPA or auto",
     ),
     WorkflowParameter("max-iterations", contract.parameter_text(contract.MAX_ITERATIONS), "optimizer iteration budget per target"),

@@ -9,8 +9,9 @@ the order of pipeline.contract.STAGE_ORDER (tests/argo/test_workflows.py checks 
 Parameters → CLI flags:
 - tenant-id → every stage's `--tenant`; the run id (`--run-id`) is `{{workflow.name}}`.
 - lookback-hours, min-confidence → `harvest --lookback-hours/--min-confidence`.
-- optimizer-category `routing`: optimizer-type (all | routing | modality | comma-separated
-  targets) → `plan --targets`; the optimizer is chosen per target by trainset size.
+- optimizer-category `routing`: optimizer-type (all | a module: routing, modality, cross_modal,
+  workflow, unified — pipeline.modules' registry — | comma-separated targets) → `plan
+  --targets`; the optimizer is chosen per target by trainset size.
 - optimizer-category `dspy`: optimizer-type (BootstrapFewShot | SIMBA | MIPROv2 | GEPA) →
   `train --optimizer`, for `plan --targets all`; `auto` chooses by trainset size.
 - use-synthetic-data, force-training → `plan --use-synthetic-data/--force-training`; the plan

@@ -21,9 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pipeline.contract import ORCHESTRATION_PATTERNS
 from pipeline.domain import AGENTS
 from pipeline.errors import ConfigError, run_main
 from pipeline.phoenix_io import (
+    ORCHESTRATION_SPAN_NAME,
     count_routing_spans,
     wait_for_span_count,
     write_annotations,
@@ -119,6 +121,8 @@ class SeedSummary(BaseModel):
     sent: int
     malformed: int
     human_annotations: int
+    orchestrations_sent: int = 0  # cogniverse.orchestration spans (multi-agent executions)
+    orchestrations_malformed: int = 0
 
 
 def load_queries(path: Path | None = None) -> list[dict[str, Any]]:
@@ -261,6 +265,114 @@ def trace_decisions(endpoint: str, project: str, records: list[dict[str, Any]], 
     return spans
 
 
+# The orchestrator's multi-agent requests, built from the labelled search queries: the wording
+# of the follow-up step, and the plan it needs. `{q}` is a search query, `{q2}` a second one of
+# another modality (parallel), `{agent}`/`{agent2}` their search agents.
+_WORKFLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("sequential", "find {q} and summarize it", ("{agent}", "summarizer_agent")),
+    ("sequential", "{q}, then give me the key points", ("{agent}", "summarizer_agent")),
+    ("sequential", "look up {q} and write a detailed report on it", ("{agent}", "detailed_report_agent")),
+    ("sequential", "{q}; I need an in-depth analysis of what you find", ("{agent}", "detailed_report_agent")),
+    ("parallel", "{q} and also {q2}", ("{agent}", "{agent2}")),
+    ("parallel", "at the same time: {q}, plus {q2}", ("{agent}", "{agent2}")),
+    ("conditional", "{q}; if nothing turns up, check the documents", ("{agent}", "document_agent")),
+    ("conditional", "{q}, and if the results are long, summarize them", ("{agent}", "summarizer_agent")),
+)
+
+
+def simulate_orchestration(
+    queries: list[dict[str, Any]], tenant: str, now: datetime, hours: float, seed: int, count: int = 120
+) -> list[tuple[dict[str, Any], tuple[str, tuple[str, ...]]]]:
+    """(orchestration span record, the right plan) for `count` multi-agent requests over the
+    window, deterministic for `seed` (its own random stream: the routing traffic is unchanged).
+    The simulated orchestrator plans right ~75% of the time; its mistakes are the ones a real one
+    makes — sequential for a parallel request, parallel for a conditional one, a step left out or
+    the wrong follow-up agent — and a wrong plan succeeds and pleases less often. ~3% malformed."""
+    rng = random.Random(seed + 2)
+    searchable = [row for row in queries if row["agent"] in AGENT_MODALITY]
+    window = timedelta(hours=hours)
+    out = []
+    for _ in range(count):
+        pattern, template, plan = rng.choice(_WORKFLOWS)
+        first = rng.choice([row for row in searchable if row["agent"] not in plan])
+        second = rng.choice([row for row in searchable if row["agent"] != first["agent"]])
+        query = template.format(q=first["query"], q2=second["query"])
+        right = tuple(step.format(agent=first["agent"], agent2=second["agent"]) for step in plan)
+        chosen_pattern, chosen = pattern, list(right)
+        roll = rng.random()
+        if roll < 0.08:
+            chosen_pattern = {"parallel": "sequential", "conditional": "parallel", "sequential": "parallel"}[pattern]
+        elif roll < 0.16:
+            chosen = chosen[:1]  # a step left out
+        elif roll < 0.25 and pattern != "parallel":
+            chosen[1] = {"summarizer_agent": "detailed_report_agent", "detailed_report_agent": "summarizer_agent",
+                         "document_agent": "text_search_agent"}[chosen[1]]
+        correct = (chosen_pattern, tuple(chosen)) == (pattern, right)
+        agent_outcomes = []
+        for agent in chosen:
+            seconds = round(min(6.0, max(0.2, rng.lognormvariate(math.log(1.1), 0.5))) * (2.0 if agent == "detailed_report_agent" else 1.0), 3)
+            agent_outcomes.append({"agent": agent, "success": rng.random() < (0.93 if correct else 0.6), "processing_time": seconds})
+        times = [o["processing_time"] for o in agent_outcomes]
+        if chosen_pattern == "parallel":
+            wall = max(times) * rng.uniform(1.0, 1.35)  # coordination overhead
+            efficiency = round(min(1.0, sum(times) / (len(times) * wall)), 3)
+        else:
+            wall, efficiency = sum(times) + rng.uniform(0.05, 0.3), None
+        success = all(o["success"] for o in agent_outcomes) and (correct or rng.random() < 0.5)
+        satisfaction = rng.gauss(0.82, 0.1) if success and correct else rng.gauss(0.5 if success else 0.25, 0.15)
+        modalities = sorted({first["modality"], second["modality"]} if pattern == "parallel" else {first["modality"]})
+        entities = list(first.get("entities") or []) + (list(second.get("entities") or []) if pattern == "parallel" else [])
+        record: dict[str, Any] = {
+            "start_time": now - window * rng.uniform(0.001, 0.999),
+            "orchestration.query": query,
+            "orchestration.pattern": chosen_pattern,
+            "orchestration.agent_sequence": chosen,
+            "orchestration.analysis": {"modalities": modalities, "entities": entities, "tenant_id": tenant},
+            "orchestration.processing_time": round(wall, 3),
+            "orchestration.parallel_efficiency": efficiency,
+            "outcome.success": success,
+            "outcome.agent_outcomes": agent_outcomes,
+            # Most users never rate an answer.
+            "outcome.user_satisfaction": round(min(1.0, max(0.0, satisfaction)), 3) if rng.random() >= 0.3 else None,
+        }
+        out.append((record, (pattern, right)))
+    for i, index in enumerate(rng.sample(range(len(out)), k=max(2, round(len(out) * 0.03)))):
+        record = out[index][0]
+        if i % 2 == 0:
+            del record["orchestration.query"]
+        else:
+            record["orchestration.pattern"] = "round_robin"  # a pattern the contract does not know
+    return out
+
+
+def trace_orchestrations(endpoint: str, project: str, records: list[dict[str, Any]], *, api_key: str | None = None) -> list[Any]:
+    """The simulated orchestrator's executions as an orchestrator writes them: through the router
+    API's tracer (`start_orchestration` with the plan, `record_orchestration_outcome` when it
+    finished), backdated. Returns the spans in record order once Phoenix acknowledged them."""
+    from pipeline.router.tracer import RoutingTracer
+
+    with RoutingTracer(endpoint, project, api_key=api_key, background=False) as tracer:
+        spans = []
+        for record in records:
+            span = tracer.start_orchestration(
+                query=record.get("orchestration.query"), pattern=record.get("orchestration.pattern"),
+                agents=record.get("orchestration.agent_sequence"), analysis=record.get("orchestration.analysis"),
+                start_time=record["start_time"],
+            )
+            tracer.record_orchestration_outcome(
+                span, success=record.get("outcome.success"), agent_outcomes=record.get("outcome.agent_outcomes"),
+                user_satisfaction=record.get("outcome.user_satisfaction"),
+                processing_time=record.get("orchestration.processing_time"),
+                parallel_efficiency=record.get("orchestration.parallel_efficiency"),
+            )
+            spans.append(span)
+    return spans
+
+
+def is_orchestration_malformed(record: dict[str, Any]) -> bool:
+    return not record.get("orchestration.query") or record.get("orchestration.pattern") not in ORCHESTRATION_PATTERNS
+
+
 def is_malformed(record: dict[str, Any]) -> bool:
     confidence = record.get("routing.confidence")
     return not record.get("routing.query") or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1
@@ -277,9 +389,10 @@ def seed_demo_tenant(
     human_fraction: float = 0.05,
     api_key: str | None = None,
 ) -> SeedSummary:
-    """Fill `cogniverse-{tenant}` with simulated routing spans over the last `hours` hours and
-    a few HUMAN `routing_annotation`s (label = the correct agent). Does nothing when the
-    project already has routing spans in that window, so it is safe to run on every start."""
+    """Fill `cogniverse-{tenant}` with simulated routing spans over the last `hours` hours, a
+    few HUMAN `routing_annotation`s (label = the correct agent), and the orchestrator's
+    multi-agent executions (`cogniverse.orchestration` spans). Does nothing when the project
+    already has routing spans in that window, so it is safe to run on every start."""
     validate_tenant_id(tenant)
     project = project_pattern.format(tenant=tenant)
     now = now or datetime.now(timezone.utc)
@@ -296,8 +409,12 @@ def seed_demo_tenant(
     simulated = simulate_routing(load_queries(), tenant, now, hours, seed)
     records = [record for record, _ in simulated]
     sent = trace_decisions(endpoint, project, records, api_key=api_key)
+    orchestrations = [record for record, _ in simulate_orchestration(load_queries(), tenant, now, hours, seed)]
+    trace_orchestrations(endpoint, project, orchestrations, api_key=api_key)
     # ~140 spans/s ingestion, plus headroom for a busy machine.
     wait_for_span_count(endpoint, project, len(records), timeout_s=60 + len(records) / 20, start=start, end=now, api_key=api_key)
+    wait_for_span_count(endpoint, project, len(orchestrations), timeout_s=60 + len(orchestrations) / 20, start=start, end=now,
+                        api_key=api_key, name=ORCHESTRATION_SPAN_NAME)
 
     rng = random.Random(seed + 1)
     wellformed = [i for i, (record, _) in enumerate(simulated) if not is_malformed(record)]
@@ -317,6 +434,7 @@ def seed_demo_tenant(
     return SeedSummary(
         project=project, window_start=start, window_end=now, skipped=False, existing=0,
         sent=len(sent), malformed=sum(map(is_malformed, records)), human_annotations=written,
+        orchestrations_sent=len(orchestrations), orchestrations_malformed=sum(map(is_orchestration_malformed, orchestrations)),
     )
 
 
@@ -339,7 +457,8 @@ def _seed(args: argparse.Namespace) -> int:
     else:
         print(
             f"{summary.project}: sent {summary.sent} routing spans ({summary.malformed} malformed on purpose), "
-            f"{summary.human_annotations} human annotations"
+            f"{summary.human_annotations} human annotations, {summary.orchestrations_sent} orchestration spans "
+            f"({summary.orchestrations_malformed} malformed on purpose)"
         )
     return 0
 

@@ -78,7 +78,8 @@ def _demo(args: argparse.Namespace) -> int:
             say(f"demo traffic: {seeded.project} already has {seeded.existing} routing spans; not seeding")
         else:
             say(f"demo traffic: seeded {seeded.sent} routing spans over 48 h into {seeded.project} "
-                f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations)")
+                f"({seeded.malformed} deliberately malformed, {seeded.human_annotations} human annotations) and "
+                f"{seeded.orchestrations_sent} orchestration spans ({seeded.orchestrations_malformed} malformed)")
         configmap = workdir / "configmap"
         configmap.mkdir(parents=True, exist_ok=True)
         (configmap / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

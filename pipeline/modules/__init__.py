@@ -2,7 +2,7 @@
 ModuleSpec(...)`: its Signature and program, metric, example builder and the facts below.
 
 Modules are found, not listed: every file here whose top level assigns `SPEC = ModuleSpec(...)`
-is one. Its facts (`name`, `per_modality`, `real_data`, `synthetic`, `adaptive`) are read
+is one. Its facts (`name`, `per_modality`, `real_data`, `synthetic`, `adaptive`, `orchestration`) are read
 from the file's source, where they must be literals, so that what the CLI, plan, synthesize,
 gate and report ask of the registry (names, targets, where a module's data comes from) never
 imports DSPy; `load_module` imports the file for the rest. Adding a module: README, "Adding a
@@ -37,19 +37,50 @@ class ModuleFacts:
     real_data: bool = True  # labelled real experiences train it and form its held-out set
     synthetic: str | None = None  # the generator with its own examples file that trains it; None = examples.jsonl
     adaptive: bool = True  # a ChoiceProgram: the `adaptive` strategy applies (else a DSPy optimizer by size)
+    # What the orchestrator's workflow executions are to it (pipeline.executions): None (nothing),
+    # "workflow" (its real data: workflow rows, in place of the routing experiences) or "routing"
+    # (routing rows derived from them join its training rows, never its held-out set).
+    orchestration: str | None = None
 
-    def labelled(self, experiences: list[dict[str, Any]], modality: str | None) -> list[dict[str, Any]]:
-        """The labelled real experiences it learns from (none for a module the traces do not label)."""
-        return labelled_for_target(experiences, modality) if self.real_data else []
+    def __post_init__(self) -> None:
+        if self.orchestration not in (None, "workflow", "routing"):
+            raise TypeError(f"module {self.name}: orchestration must be None, 'workflow' or 'routing'")
+
+    def orchestrated(self, executions: list[dict[str, Any]], reward: Any, min_reward: float) -> list[dict[str, Any]]:
+        """The rows it takes from the run's workflow executions (none unless `orchestration`)."""
+        from pipeline import executions as rows
+
+        if self.orchestration == "workflow":
+            return rows.workflow_rows(executions)
+        if self.orchestration == "routing":
+            return rows.routing_rows(executions, reward, min_reward)
+        return []
+
+    def labelled(self, experiences: list[dict[str, Any]], modality: str | None,
+                 orchestrated: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+        """The labelled real rows it learns from (none for a module the traces do not label):
+        labelled experiences, plus or (workflow) instead of its labelled `orchestrated` rows."""
+        derived = [r for r in orchestrated if r.get("label")]
+        if self.orchestration == "workflow":
+            return derived
+        return (labelled_for_target(experiences, modality) if self.real_data else []) + derived
 
     def datasets(self, experiences: list[dict[str, Any]], synthetic: list[dict[str, Any]], modality: str | None,
-                 fraction: float, seed: int, *, hybrid: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+                 fraction: float, seed: int, *, hybrid: bool,
+                 orchestrated: list[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """(real training rows, synthetic training rows, held-out rows). Held-out rows are
         trusted real labels; a module without real data holds out a seeded, stratified share of
         its synthetic examples instead (the only labels there are). HYBRID caps synthetic rows
-        at the real ones, 1:1."""
-        if self.real_data:
-            real_train, heldout = split_for_training(experiences, modality, fraction, seed)
+        at the real ones, 1:1. `orchestrated` (from `orchestrated()`): the workflow module's
+        rows split like experiences (stratified by pattern, `beneficial` labels held out);
+        routing rows from executions join training only, never a held-out query."""
+        if self.orchestration == "workflow":
+            from pipeline.executions import WORKFLOW_TRUSTED
+
+            real_train, heldout = split_for_training(list(orchestrated), None, fraction, seed, trusted=WORKFLOW_TRUSTED,
+                                                     label_key="pattern")
+        elif self.real_data:
+            real_train, heldout = split_for_training([*experiences, *orchestrated], modality, fraction, seed)
         else:
             real_train, (synthetic, heldout) = [], stratified_split(synthetic, fraction, seed)
         if hybrid:

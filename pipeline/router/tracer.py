@@ -1,6 +1,8 @@
 """`RoutingTracer`: the span contract (README, "The span contract") emitted with OpenTelemetry to
 Phoenix — a root span `cogniverse.routing` per decision, its `routing.*` attributes set when the
-decision is made, the `outcome.*` attributes when the outcome is known, then the span ends.
+decision is made, the `outcome.*` attributes when the outcome is known, then the span ends; and
+a root span `cogniverse.orchestration` per multi-agent execution (`start_orchestration` with the
+plan, `record_orchestration_outcome` with what happened), kept open the same way.
 
 A span is exported when it ends, so a decision stays open (in this process) until
 `record_outcome` or `end`; at most `max_open` stay open, the oldest are ended without an outcome
@@ -28,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from pipeline.errors import PhoenixUnavailableError
-from pipeline.phoenix_io import ROUTING_SPAN_NAME, _nanos, _span_attributes, _utc
+from pipeline.phoenix_io import ORCHESTRATION_SPAN_NAME, ROUTING_SPAN_NAME, _nanos, _span_attributes, _utc
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_OPEN = 10_000
@@ -98,9 +100,6 @@ class RoutingTracer:
         attributes: Mapping[str, Any] | None = None,
     ) -> TracedSpan:
         """Open the decision's span with its routing.* attributes (None values are left out)."""
-        from opentelemetry.trace import Status, StatusCode
-
-        started = _utc(start_time or datetime.now(timezone.utc))
         record: dict[str, Any] = {
             "routing.query": query,
             "routing.chosen_agent": agent,
@@ -112,7 +111,63 @@ class RoutingTracer:
             "routing.recommended_agent": recommended_agent,
             **dict(attributes or {}),
         }
-        span = self._tracer.start_span(ROUTING_SPAN_NAME, attributes=_span_attributes(record), start_time=_nanos(started))
+        return self._open_span(ROUTING_SPAN_NAME, record, start_time)
+
+    def start_orchestration(
+        self,
+        *,
+        query: str | None,
+        pattern: str | None,
+        agents: list[str] | tuple[str, ...] | None,
+        analysis: Mapping[str, Any] | str | None = None,
+        start_time: datetime | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> TracedSpan:
+        """Open an orchestration's root span `cogniverse.orchestration` with the plan: the
+        query, the pattern (`sequential`, `parallel`, `conditional`), the agent sequence and
+        the upstream query analysis (a dict is sent as JSON). None values are left out."""
+        record: dict[str, Any] = {
+            "orchestration.query": query,
+            "orchestration.pattern": pattern,
+            "orchestration.agent_sequence": list(agents) if agents is not None else None,
+            "orchestration.analysis": analysis,
+            **dict(attributes or {}),
+        }
+        return self._open_span(ORCHESTRATION_SPAN_NAME, record, start_time)
+
+    def record_orchestration_outcome(
+        self,
+        span: TracedSpan | str,
+        *,
+        success: bool | float | None,
+        agent_outcomes: list[Mapping[str, Any]] | None = None,
+        user_satisfaction: float | None = None,
+        processing_time: float | None = None,
+        parallel_efficiency: float | None = None,
+        end_time: datetime | None = None,
+    ) -> None:
+        """Add the execution's outcome and end its span: `outcome.success`, the per-agent
+        outcomes (`[{"agent", "success", "processing_time"}]`, in sequence order, sent as JSON),
+        `outcome.user_satisfaction`, `orchestration.processing_time` (wall seconds) and
+        `orchestration.parallel_efficiency` (parallel plans). Unknown or ended span: KeyError."""
+        entry = self._pop(span)
+        attributes = _span_attributes({
+            "outcome.success": success,
+            "outcome.agent_outcomes": [dict(o) for o in agent_outcomes] if agent_outcomes is not None else None,
+            "outcome.user_satisfaction": user_satisfaction,
+            "orchestration.processing_time": processing_time,
+            "orchestration.parallel_efficiency": parallel_efficiency,
+        })
+        attributes.pop("openinference.span.kind", None)  # set at start already
+        otel_span, started = entry
+        otel_span.set_attributes(attributes)
+        otel_span.end(end_time=_nanos(self._end(started, end_time, processing_time)))
+
+    def _open_span(self, name: str, record: dict[str, Any], start_time: datetime | None) -> TracedSpan:
+        from opentelemetry.trace import Status, StatusCode
+
+        started = _utc(start_time or datetime.now(timezone.utc))
+        span = self._tracer.start_span(name, attributes=_span_attributes(record), start_time=_nanos(started))
         span.set_status(Status(StatusCode.OK))
         context_ = span.get_span_context()
         traced = TracedSpan(span_id=f"{context_.span_id:016x}", trace_id=f"{context_.trace_id:032x}", started_at=started)
@@ -122,7 +177,7 @@ class RoutingTracer:
             while len(self._open) > self._max_open:
                 overflow.append(self._open.popitem(last=False))
         for span_id, (old, old_start) in overflow:
-            log.warning("routing span %s never got an outcome; ended without one (max_open=%d)", span_id, self._max_open)
+            log.warning("span %s never got an outcome; ended without one (max_open=%d)", span_id, self._max_open)
             old.end(end_time=_nanos(max(old_start, datetime.now(timezone.utc))))
         return traced
 
@@ -168,7 +223,7 @@ class RoutingTracer:
         with self._lock:
             entry = self._open.pop(span_id, None)
         if entry is None:
-            raise KeyError(f"routing span {span_id} is not open: its outcome was recorded already, or it never started here")
+            raise KeyError(f"span {span_id} is not open: its outcome was recorded already, or it never started here")
         return entry
 
     @property

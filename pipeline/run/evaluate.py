@@ -63,6 +63,11 @@ class EvaluateResult(Outcome):
     improvement_basis: str | None = None
     paired_test: PairedTest | None = None
     incumbent: dict[str, Any] | None = None  # the router's own logged choices on the human-labelled examples
+    # A module with several outputs (workflow, cross_modal): the mean of its own metric over the
+    # examples (partial credit, e.g. the right pattern with a step left out), beside accuracy.
+    score_metric: str | None = None
+    candidate_score: float | None = None
+    baseline_score: float | None = None
     candidate_tiers: list[TierSlice] = []
     lm_calls: dict[str, int] = {}  # LM calls spent per side; cached answers cost none
     cached: dict[str, int] = {}  # answers read from the prediction cache per side

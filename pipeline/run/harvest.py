@@ -31,6 +31,13 @@ class HarvestResult(Outcome):
     labelled: int
     labels_by_source: dict[str, int]
     experiences_key: str | None
+    # The orchestrator's `cogniverse.orchestration` spans, read the same way (paged,
+    # deduplicated by span id, contract breaks counted per reason) into workflow executions.
+    orchestration_spans_read: int = 0
+    orchestration_duplicates: int = 0
+    orchestration_malformed: dict[str, int] = {}
+    executions: int = 0
+    executions_key: str | None = None
 
 
 def harvested(ctx: StageContext) -> HarvestResult | None:

@@ -25,6 +25,30 @@ def experiences(ctx: StageContext) -> list[dict[str, Any]]:
     return read_parquet(ctx.store, harvested.experiences_key) if harvested.experiences_key else []
 
 
+def executions(ctx: StageContext) -> list[dict[str, Any]]:
+    """The run's workflow executions (harvest's `executions.jsonl`, pipeline.orchestration's
+    model), oldest first; [] when the window had none. A row that is not the model is a
+    corrupted object (exit 2)."""
+    from pydantic import ValidationError
+
+    from pipeline.errors import ConfigError
+    from pipeline.orchestration import WorkflowExecution
+
+    harvested = harvest.harvested(ctx)
+    if harvested is None:
+        raise NotFoundError(f"run {ctx.run_id}: harvest has not completed; run `harvest` first")
+    if not harvested.executions_key:
+        return []
+    rows = []
+    for number, row in enumerate(read_jsonl(ctx.store, harvested.executions_key), 1):
+        try:
+            rows.append(WorkflowExecution.model_validate(row).model_dump(mode="json"))
+        except ValidationError as exc:
+            raise ConfigError(f"{ctx.store.describe(harvested.executions_key)}, line {number}: not a workflow execution "
+                              f"({exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})") from exc
+    return rows
+
+
 def synthetic(ctx: StageContext, modality: str | None, generator: str | None = None) -> list[dict[str, Any]]:
     """The run's synthetic examples (of one modality, if given). `generator`: a generator whose
     rows have their own file; None = examples.jsonl, the rows routing and modality train on."""

@@ -19,6 +19,8 @@ class TargetSummary(BaseModel):
     decision: str | None = None
     deployed: bool = False
     reasons: list[str] = []
+    heldout_size: int | None = None
+    orchestration_train: int | None = None  # training rows derived from workflow executions (workflow, unified)
 
 
 class ReportResult(BaseModel):

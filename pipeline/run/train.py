@@ -38,6 +38,7 @@ class TrainResult(Outcome):
     trainset_size: int = 0
     real_train: int = 0
     synthetic_train: int = 0
+    orchestration_train: int = 0  # training rows derived from workflow executions (workflow, unified)
     heldout_size: int = 0
     artifact_prefix: str | None = None
     heldout_key: str | None = None

@@ -115,12 +115,32 @@ def run(ctx: StageContext, inputs: EvaluateInputs, out: StageOutput) -> Evaluate
         improvement_basis=basis,
         paired_test=paired,
         incumbent=incumbent_accuracy(examples),
+        score_metric=spec.metric.__name__ if spec.outputs is not None else None,
+        candidate_score=metric_score(spec, examples, cand_rows),
+        baseline_score=metric_score(spec, examples, base_rows),
         candidate_tiers=tier_slices(cand_rows, gold),
         lm_calls={"candidate": cand_usage["lm_calls"], "baseline": base_usage["lm_calls"]},
         cached={"candidate": cand_usage["cached"], "baseline": base_usage["cached"]},
         report_key=report_key,
         lm=lm_spec.model,
     )
+
+
+def metric_score(spec: Any, examples: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float | None:
+    """The mean of the module's metric over the examples, for a module with several outputs
+    (for a single-label one it is the accuracy); a failed answer scores 0. None when an answer
+    read from an older prediction cache lacks the outputs the metric needs."""
+    if spec.outputs is None or not rows:
+        return None
+    import dspy
+
+    total = 0.0
+    for example, row in zip(examples, rows):
+        if row.get("error") is None and row.get("answer") is None:
+            return None
+        if row.get("error") is None:
+            total += float(spec.metric(spec.build_example(example), dspy.Prediction(**row["answer"])))
+    return round(total / len(rows), 4)
 
 
 def incumbent_accuracy(examples: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -209,11 +229,13 @@ def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: 
             try:
                 pred = program(**inputs)
                 row = {"predicted": getattr(pred, spec.label_field), "confidence": float(pred.confidence), "error": None,
-                       "tier": getattr(pred, "tier", None), "classifier": getattr(pred, "classifier_label", None)}
+                       "tier": getattr(pred, "tier", None), "classifier": getattr(pred, "classifier_label", None),
+                       "answer": spec.answer(pred) if spec.outputs is not None else None}
             except Exception as exc:  # an unparseable reply is a wrong answer, not a crash
                 if is_lm_unreachable(exc):
                     raise
-                row = {"predicted": None, "confidence": 0.0, "error": str(exc)[:300], "tier": None, "classifier": None}
+                row = {"predicted": None, "confidence": 0.0, "error": str(exc)[:300], "tier": None, "classifier": None,
+                       "answer": None}
             row["latency_s"] = round(time.perf_counter() - started, 4)
             if cache is not None and row["error"] is None:
                 cache.put(inputs, row)

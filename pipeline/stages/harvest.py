@@ -1,4 +1,5 @@
-"""harvest: the tenant's routing spans in Phoenix → routing experiences with a reward (Parquet).
+"""harvest: the tenant's routing spans in Phoenix → routing experiences with a reward (Parquet),
+and its orchestration spans → workflow executions (JSON Lines of pipeline.orchestration's model).
 
 Labels are attached here, by trust: an existing annotation (human or LLM) names the correct
 agent; otherwise a decision made with confidence ≥ `min_confidence` whose outcome earned a
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.domain import AGENTS, MODALITIES
-from pipeline.layout import EXPERIENCES_FILE
+from pipeline.layout import EXECUTIONS_FILE, EXPERIENCES_FILE
 from pipeline.reward import compute_reward
 from pipeline.run.commit import committed_stage
 from pipeline.run.context import StageContext, StageOutput
@@ -63,9 +64,23 @@ def run(ctx: StageContext, inputs: HarvestInputs, out: StageOutput) -> HarvestRe
     for e in experiences:
         by_source[e["label_source"]] = by_source.get(e["label_source"], 0) + 1
     key = out.put_parquet(EXPERIENCES_FILE, experiences, schema=experience_schema()) if experiences else None
+
+    orchestration = phoenix_io.fetch_orchestration_spans(
+        cfg.phoenix.endpoint,
+        project,
+        start,
+        end,
+        page_size=cfg.phoenix.page_size,
+        timeout_s=cfg.phoenix.timeout_s,
+        attempts=cfg.retry_attempts,
+        backoff_s=cfg.retry_backoff_s,
+    )
+    executions, orchestration_malformed, orchestration_duplicates = _executions(orchestration)
+    executions_key = out.put_jsonl(EXECUTIONS_FILE, executions) if executions else None
+    found = bool(experiences or executions)
     return HarvestResult(
-        status="ok" if experiences else "skipped",
-        reason=None if experiences else f"insufficient data: no valid routing spans in {project} for the window",
+        status="ok" if found else "skipped",
+        reason=None if found else f"insufficient data: no valid routing or orchestration spans in {project} for the window",
         project=project,
         window_start=start,
         window_end=end,
@@ -76,7 +91,30 @@ def run(ctx: StageContext, inputs: HarvestInputs, out: StageOutput) -> HarvestRe
         labelled=sum(1 for e in experiences if e["label"]),
         labels_by_source=dict(sorted(by_source.items())),
         experiences_key=key,
+        orchestration_spans_read=len(orchestration),
+        orchestration_duplicates=orchestration_duplicates,
+        orchestration_malformed=orchestration_malformed,
+        executions=len(executions),
+        executions_key=executions_key,
     )
+
+
+def _executions(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+    """(executions oldest first, malformed counts by reason, duplicates) of orchestration spans."""
+    from pipeline.orchestration import execution_from_span
+
+    unique: dict[str, dict[str, Any]] = {}
+    for span in spans:
+        unique.setdefault(span["span_id"], span)
+    executions, malformed = [], {}
+    for span in unique.values():
+        execution, problem = execution_from_span(span)
+        if execution is None:
+            malformed[problem] = malformed.get(problem, 0) + 1
+        else:
+            executions.append(execution.model_dump(mode="json"))
+    executions.sort(key=lambda e: (e["timestamp"], e["span_id"]))
+    return executions, dict(sorted(malformed.items())), len(spans) - len(unique)
 
 
 def to_experience(

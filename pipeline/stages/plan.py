@@ -66,11 +66,15 @@ def _plan(ctx: StageContext, inputs: PlanInputs, out: StageOutput) -> PlanResult
     malformed_rate = _malformed_rate(ctx)
     synthetic: dict[str | None, dict[str | None, int]] = {}  # generator file → counts per modality
 
+    executions: list[dict[str, Any]] | None = None  # read once, when a target learns from them
     decisions = []
     for target in inputs.targets:
         name, modality = parse_target(target)
         module = facts(name)
-        rows = module.labelled(experiences, modality)
+        if module.orchestration and executions is None:
+            executions = readers.executions(ctx)
+        orchestrated = module.orchestrated(executions or [], ctx.config.reward, ctx.config.training.min_reward)
+        rows = module.labelled(experiences, modality, orchestrated)
         if module.synthetic not in synthetic:
             synthetic[module.synthetic] = _synthetic_counts(ctx, inputs, module.synthetic)
         pointer = promotion.current(ctx.store, ctx.tenant, target)

@@ -39,6 +39,8 @@ def summarise(target: str, results: dict[str, Any]) -> TargetSummary:
         decision=gate.get("decision") or ("skipped" if trained.get("status") == "skipped" else None),
         deployed=bool(gate.get("deployed")),
         reasons=reasons,
+        heldout_size=trained.get("heldout_size") if trained.get("status") == "ok" else None,
+        orchestration_train=trained.get("orchestration_train"),
     )
 
 
@@ -110,6 +112,7 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
     parts.append(_data_section(stages))
     parts.append(_provenance_section(ctx, stages))
     parts.append(_lm_calls_section(stages))
+    parts.append(_orchestration_section(summaries))
     for target, results in stages["targets"].items():
         ev = results.get("evaluate") or {}
         if ev.get("status") != "ok":
@@ -124,6 +127,9 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         for name, fmt in (("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
                           ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
             parts.append(f"<tr><td>{name.replace('_', ' ')}</td><td class='num'>{fmt(base[name])}</td><td class='num'>{fmt(cand[name])}</td></tr>")
+        if ev.get("score_metric"):
+            parts.append(f"<tr><td>mean {esc(ev['score_metric'])}</td><td class='num'>{_f3(ev.get('baseline_score'))}</td>"
+                         f"<td class='num'>{_f3(ev.get('candidate_score'))}</td></tr>")
         parts.append("</table><h3>F1 per agent</h3>")
         parts.append(_bars_svg(base["per_agent"], cand["per_agent"]))
         parts.append("<h3>Confusion matrix (candidate; rows = correct agent)</h3>")
@@ -297,6 +303,8 @@ def _data_section(stages: dict[str, Any]) -> str:
     if h:
         cards += [("spans read", h["spans_read"]), ("experiences", h["experiences"]), ("duplicates dropped", h["duplicates"]),
                   ("malformed skipped", sum(h["malformed"].values())), ("labelled", h["labelled"])]
+        if h.get("orchestration_spans_read"):
+            cards += [("orchestration spans", h["orchestration_spans_read"]), ("workflow executions", h.get("executions", 0))]
     if a:
         cards += [("LLM annotations used", a["annotated"]), ("annotation failures", a["failed"])]
     if s:
@@ -305,6 +313,9 @@ def _data_section(stages: dict[str, Any]) -> str:
     extra = ""
     if h and h["malformed"]:
         extra = "<p class='muted'>malformed: " + html.escape(", ".join(f"{k}: {v}" for k, v in h["malformed"].items())) + "</p>"
+    if h and h.get("orchestration_malformed"):
+        extra += "<p class='muted'>malformed orchestration spans: " + html.escape(
+            ", ".join(f"{k}: {v}" for k, v in h["orchestration_malformed"].items())) + "</p>"
     if h:
         extra += "<p class='muted'>labels by source: " + html.escape(", ".join(f"{k}: {v}" for k, v in h["labels_by_source"].items())) + "</p>"
     if a and a.get("verification"):
@@ -312,6 +323,33 @@ def _data_section(stages: dict[str, Any]) -> str:
         extra += f"<p><b>LLM annotator:</b> {html.escape(verdict['reason'])}" + (
             "" if verdict["trusted"] else " — its annotations were not written to Phoenix and not used for training") + "</p>"
     return f"<h2>Data</h2><div class='cards'>{body}</div>{extra}"
+
+
+def _orchestration_section(summaries: list[TargetSummary]) -> str:
+    """Did orchestration data help routing? `unified` (routing + workflow executions) beside
+    `routing` (traffic only): the executions' rows each trained on and their held-out accuracy
+    (the same real routing labels when both trained in this run)."""
+    by_target = {s.target: s for s in summaries}
+    if "unified" not in by_target:
+        return ""
+    rows = []
+    for name in ("routing", "unified"):
+        s = by_target.get(name)
+        if s is None:
+            continue
+        rows.append(f"<tr><td><b>{name}</b></td><td class='num'>{s.orchestration_train or 0}</td>"
+                    f"<td class='num'>{'—' if s.heldout_size is None else s.heldout_size}</td>"
+                    f"<td class='num'>{_pct(s.candidate_accuracy)}</td></tr>")
+    verdict = ""
+    routing, unified = by_target.get("routing"), by_target["unified"]
+    if routing is not None and routing.candidate_accuracy is not None and unified.candidate_accuracy is not None:
+        delta = unified.candidate_accuracy - routing.candidate_accuracy
+        verdict = (f"<p>With {unified.orchestration_train or 0} orchestration rows, held-out accuracy "
+                   f"{'rose' if delta > 0 else 'fell' if delta < 0 else 'did not change'} by {abs(delta) * 100:.1f} points.</p>")
+    return ("<h2>Orchestration data in routing</h2><p class='muted'>unified = routing trained on routing traffic plus "
+            "the workflow executions as routing experiences (label source <code>orchestration</code>, never held out)</p>"
+            "<table><tr><th>module</th><th class='num'>orchestration rows used</th><th class='num'>held-out</th>"
+            f"<th class='num'>held-out acc.</th></tr>{''.join(rows)}</table>{verdict}")
 
 
 def _bars_svg(base: dict[str, Any], cand: dict[str, Any]) -> str:

@@ -64,10 +64,14 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
 
     tcfg = ctx.config.training
     experiences = readers.experiences(ctx)
+    executions = readers.executions(ctx) if module.orchestration else []
+    orchestrated = module.orchestrated(executions, ctx.config.reward, tcfg.min_reward)
     synthetic = readers.synthetic(ctx, modality, module.synthetic) if inputs.use_synthetic else []
     real_train, synthetic, heldout = module.datasets(experiences, synthetic, modality, tcfg.heldout_fraction, tcfg.seed,
-                                                     hybrid=inputs.strategy == "HYBRID")
+                                                     hybrid=inputs.strategy == "HYBRID", orchestrated=orchestrated)
     train_rows = real_train + synthetic
+    derived = {r["span_id"] for r in orchestrated}
+    orchestration_train = sum(1 for r in real_train if r.get("span_id") in derived)
     if len(train_rows) < tcfg.min_train_examples or not heldout:
         return TrainResult(
             status="skipped",
@@ -80,6 +84,7 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
             trainset_size=len(train_rows),
             real_train=len(real_train),
             synthetic_train=len(synthetic),
+            orchestration_train=orchestration_train,
             heldout_size=len(heldout),
         )
 
@@ -146,13 +151,14 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
             "optimizer_settings": settings,
             "compile_seconds": round(seconds, 3),
             "compile_usage": spent,
-            "sizes": {"train": len(train_rows), "real_train": len(real_train), "synthetic_train": len(synthetic), "heldout": len(heldout)},
+            "sizes": {"train": len(train_rows), "real_train": len(real_train), "synthetic_train": len(synthetic),
+                      "orchestration_train": orchestration_train, "heldout": len(heldout)},
             "strategy": inputs.strategy,
             "labels_by_source": _by_source(train_rows),
             "data_hashes": {
                 "train": data_hash(train_rows),
                 "heldout": data_hash(heldout),
-                "real_labelled": labelled_data_hash(module.labelled(experiences, modality)),
+                "real_labelled": labelled_data_hash(module.labelled(experiences, modality, orchestrated)),
             },
             "lm": lm_spec.model,
             "teacher_lm": ctx.config.llm.for_teacher().model,
@@ -169,6 +175,7 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
         trainset_size=len(train_rows),
         real_train=len(real_train),
         synthetic_train=len(synthetic),
+        orchestration_train=orchestration_train,
         heldout_size=len(heldout),
         artifact_prefix=out.prefix,
         heldout_key=heldout_key,

@@ -5,7 +5,7 @@ A generator decides which schemas suit it (its selection rule), pairs content wi
 (its jobs), and labels each job by the module's rules; the LM only writes the wording of the
 query (pipeline.synthetic.programs). `trained` generators write the shared examples.jsonl that
 routing and modality train on; the others write their own file, which a module may train on
-(cross_modal: pipeline.modules.cross_modal) or which waits for a future one (workflow).
+(cross_modal: pipeline.modules.cross_modal; workflow: pipeline.modules.workflow).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pipeline.domain import MODALITIES
 from pipeline.content import ContentItem, ContentProfile
 from pipeline.errors import ConfigError
+from pipeline.orchestration import analysis_text, plan_label
 from pipeline.synthetic import patterns as pt
 from pipeline.synthetic.schemas import (
     CrossModalExample,
@@ -207,7 +208,7 @@ class WorkflowGenerator(PerItemGenerator):
     name = "workflow"
     schema = WorkflowExample
     trained = False
-    task = "plan the ordered agents a multi-step request needs (find, then summarize or report)"
+    task = "plan the pattern and ordered agents a multi-step request needs (find, then summarize or report)"  # module workflow
     rule = "one schema per modality: a follow-up step (summarize, report) applies to any content"
 
     def job(self, item: ContentItem, profile: ContentProfile, rng: random.Random) -> Job:
@@ -226,9 +227,11 @@ class WorkflowGenerator(PerItemGenerator):
                            follow_up=job.labels["follow_up"]).query)
 
     def example(self, job: Job, query: str, provenance: Provenance) -> BaseModel:
+        modality, agents = job.profiles[0].modality, job.labels["agent_sequence"]
         return WorkflowExample(
-            id=f"synthetic-workflow-{job.example_id}", query=query, provenance=provenance,
-            modality=job.profiles[0].modality, agent_sequence=job.labels["agent_sequence"],
+            id=f"synthetic-workflow-{job.example_id}", query=query, provenance=provenance, modality=modality,
+            analysis=analysis_text({"modalities": [modality]}), pattern="sequential", agent_sequence=agents,
+            label=plan_label("sequential", agents),
         )
 
 

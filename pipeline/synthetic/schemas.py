@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.domain import AgentName, Modality
+from pipeline.orchestration import OrchestrationPattern
 
 Optimizer = Literal["modality", "cross_modal", "routing", "workflow"]
 # diverse = the backend's random sample as is; entity_rich = items with topics/entities first
@@ -76,11 +77,16 @@ class CrossModalExample(_Example):
 
 
 class WorkflowExample(_Example):
-    """A query and the ordered agents that serve it (kept for a future workflow module)."""
+    """module `workflow`: (query, analysis) → pattern and the ordered agents that serve it. The
+    generator writes find-then-summarize/report requests: sequential plans."""
 
     module: Literal["workflow"] = "workflow"
     modality: Modality
+    analysis: str = ""  # what a query analysis would report: the content's modality
+    pattern: OrchestrationPattern = "sequential"
     agent_sequence: list[AgentName]
+    label: str  # what the module is scored on: the plan (pipeline.orchestration.plan_label)
+    label_source: Literal["synthetic"] = "synthetic"
 
 
 class SyntheticDataRequest(BaseModel):
