@@ -206,6 +206,15 @@ def test_query_analysis_trains_from_the_golden_dataset_with_teacher_distillation
 
     gated = gate.run(ctx, gate.GateInputs(target="query_analysis"))
     assert gated.decision == "promoted", gated.reasons
+
+    from pipeline.stages import report
+
+    reported = report.run(ctx)
+    [summary] = [s for s in reported.targets if s.target == "query_analysis"]
+    assert (summary.primary_metric, summary.candidate_score, summary.deployed) == ("mean_score", 1.0, True)
+    assert summary.distillation["teacher_calls"] == 10
+    page = ctx.store.get(reported.report_key).decode()
+    assert "student before → after" in page and "field agreement: primary_intent" in page and "Lowest-scored" in page
     assert promotion.current(ctx.store, "acme", "query_analysis").artifact_prefix == trained.artifact_prefix
 
     # another attempt pays the teacher nothing: its labels are in the store's cache

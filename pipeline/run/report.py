@@ -3,6 +3,8 @@ outputs `improvements`, `deployed` and `report-location` are read from)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 STAGE = "report"
@@ -19,6 +21,12 @@ class TargetSummary(BaseModel):
     decision: str | None = None
     deployed: bool = False
     reasons: list[str] = []
+    # Golden (agent) modules: the primary metric (the module metric's mean) per side, and the
+    # student before/after distillation.
+    primary_metric: str = "accuracy"
+    candidate_score: float | None = None
+    baseline_score: float | None = None
+    distillation: dict[str, Any] | None = None
 
 
 class ReportResult(BaseModel):
