@@ -265,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--candidate", default="run", help="run | production | unoptimized | <version>")
     p.add_argument("--baseline", default="production", help="run | production | unoptimized | <version>")
-    p.add_argument("--golden", type=_text_file, help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
+    p.add_argument("--golden", type=_text_file,
+                   help="JSON Lines golden set instead of the held-out split: {query, expected_agent, modality?}; "
+                        "agent modules: lines of the module's golden dataset schema")
     _attempt(p, "which train attempt is the run's candidate (default 1)")
 
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")

@@ -201,6 +201,7 @@ def test_query_analysis_trains_from_the_golden_dataset_with_teacher_distillation
     assert evaluated.candidate_metrics.mean_score == 1.0 and evaluated.baseline_metrics.mean_score < 0.5
     assert evaluated.field_agreement["candidate"]["primary_intent"] == 1.0
     dist = evaluated.distillation
+    print(f"\nquery_analysis (DummyLM): {dist}")
     assert dist["compiled_student"] == 1.0 and dist["uncompiled_student"] == evaluated.baseline_metrics.mean_score
     assert dist["lm_calls"] == {"uncompiled_student": 6, "compiled_student": 6} and dist["teacher_calls"] == 10
 
@@ -298,5 +299,20 @@ def test_texts_are_scored_by_the_judge_on_the_teacher_and_cheap_checks(ctx, lms,
     assert evaluated.candidate_metrics.mean_score == pytest.approx(expected, abs=1e-3)
     assert evaluated.baseline_metrics.mean_score < spec.pass_score  # "no." is too short and covers nothing
     assert evaluated.distillation["judge_lm_calls"] > 0
+    print(f"\n{module} (DummyLM): {evaluated.distillation}")
     assert evaluated.candidate_metrics.accuracy == 1.0  # every candidate text passes
     assert gate.run(ctx, gate.GateInputs(target=module)).decision == "promoted"
+
+
+def test_evaluate_takes_a_golden_file_in_the_modules_schema(ctx, lms, tmp_path):
+    put_golden(ctx, "query_analysis", [{"query": qa_query(i), **qa_labels(i)} for i in range(12)])
+    truth = {qa_query(i): qa_labels(i) for i in range(40)}
+    lms["student"] = Student(truth, WRONG_QA)
+    assert train.run(ctx, train.TrainInputs(target="query_analysis", max_iterations=1)).status == "ok"
+    golden = tmp_path / "team.jsonl"
+    golden.write_text("".join(json.dumps({"query": qa_query(i), **qa_labels(i)}) + "\n" for i in range(30, 34)))
+    evaluated = evaluate.run(ctx, evaluate.EvaluateInputs(target="query_analysis", golden_path=str(golden), baseline="unoptimized"))
+    assert (evaluated.n, evaluated.dataset, evaluated.candidate_metrics.mean_score) == (4, str(golden), 1.0)
+    golden.write_text(json.dumps({"query": "x", **qa_labels(0), "temporal_pattern": "yesterday"}) + "\n")
+    with pytest.raises(ConfigError, match="line 1: field 'temporal_pattern' must be one of"):
+        evaluate.run(ctx, evaluate.EvaluateInputs(target="query_analysis", golden_path=str(golden), baseline="unoptimized"))
