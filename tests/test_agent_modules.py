@@ -19,6 +19,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from pipeline import layout, promotion
+from pipeline.batch import resolve_targets
 from pipeline.config import LMSpec, PipelineConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.modules import facts, golden_modules, load_module
@@ -175,11 +176,15 @@ def test_query_analysis_trains_from_the_golden_dataset_with_teacher_distillation
     lms["student"] = Student(truth, WRONG_QA)
 
     commit_harvest(ctx, QUERIES[:10])  # the run's traffic: the plan reads it, the agent modules do not train on it
-    planned = plan.run(ctx, plan.PlanInputs(targets=AGENT_MODULES, optimizer="BootstrapFewShot"))
+    # what the workflow's `dspy` branch plans: every target, with the named DSPy optimizer
+    planned = plan.run(ctx, plan.PlanInputs(targets=resolve_targets("all"), optimizer="BootstrapFewShot"))
     by_target = {d.target: d for d in planned.decisions}
     assert by_target["query_analysis"].train and by_target["query_analysis"].real_examples == 30
-    assert not by_target["agent_routing"].train and "no golden dataset" in by_target["agent_routing"].reason
-    assert [(i.target, i.optimizer) for i in planned.train] == [("query_analysis", "BootstrapFewShot")]
+    assert by_target["query_analysis"].decided_by == "rules: golden dataset"
+    for other in ("agent_routing", "summary_generation", "detailed_report"):
+        assert not by_target[other].train and "no golden dataset" in by_target[other].reason
+    agents = [(i.target, i.optimizer, i.use_synthetic) for i in planned.train if i.target in AGENT_MODULES]
+    assert agents == [("query_analysis", "BootstrapFewShot", False)]
 
     trained = train.run(ctx, train.TrainInputs(target="query_analysis", optimizer="BootstrapFewShot", max_iterations=1))
     assert trained.status == "ok" and trained.optimizer == "BootstrapFewShot"
