@@ -26,8 +26,8 @@ OUTPUTS = (*SCORED, "routing_confidence")
 
 
 class RouteToWorkflow(dspy.Signature):
-    __doc__ = f"""Choose how a search request is answered: the workflow, the agent that leads it,
-    and how confident the choice is. Agents: {AGENT_DESCRIPTIONS}."""
+    __doc__ = ("Choose how a search request is answered: the workflow, the agent that leads it, and how confident "
+               f"the choice is. Agents: {AGENT_DESCRIPTIONS}.")
 
     query: str = dspy.InputField(desc="the user's request")
     recommended_workflow: Workflow = dspy.OutputField(
