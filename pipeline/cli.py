@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--use-synthetic", type=_bool, default=False, metavar="true|false",
                    help="add the run's synthetic examples to the trainset (default false)")
     p.add_argument("--strategy", choices=["SYNTHETIC", "HYBRID", "PURE_REAL"], help="the plan's data strategy (HYBRID mixes 1:1)")
+    p.add_argument("--golden-dataset", type=_text_file,
+                   help="agent modules: this JSON Lines golden dataset instead of the tenant's (tenants/<t>/golden/<module>.jsonl)")
     _attempt(p, "train the run's data again, with other inputs, under this attempt id (default 1)")
 
     p = sub.add_parser("evaluate", help="candidate vs baseline on the same held-out (or golden) examples")
@@ -268,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--candidate", default="run", help="run | production | unoptimized | <version>")
     p.add_argument("--baseline", default="production", help="run | production | unoptimized | <version>")
-    p.add_argument("--golden", type=_text_file, help="JSON Lines golden set {query, expected_agent, modality?} instead of the held-out split")
+    p.add_argument("--golden", type=_text_file,
+                   help="JSON Lines golden set instead of the held-out split: {query, expected_agent, modality?}; "
+                        "agent modules: lines of the module's golden dataset schema")
     _attempt(p, "which train attempt is the run's candidate (default 1)")
 
     p = sub.add_parser("gate", help="promote the candidate if it is better enough")
@@ -405,7 +409,7 @@ def _cmd_train(args: argparse.Namespace) -> Any:
         _context(args),
         train.TrainInputs(
             target=args.target, optimizer=_forced(args.optimizer), max_iterations=args.max_iterations, attempt=args.attempt,
-            use_synthetic=args.use_synthetic, strategy=args.strategy,
+            use_synthetic=args.use_synthetic, strategy=args.strategy, golden_dataset=args.golden_dataset,
         ),
     )
 

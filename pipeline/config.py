@@ -136,6 +136,9 @@ class TrainingConfig(_Strict):
     min_train_examples: int = Field(default=8, ge=1)
     max_bootstrapped_demos: int = Field(default=4, ge=0)
     max_labeled_demos: int = Field(default=8, ge=0)
+    # Golden (agent) modules with `llm.teacher` set: unlabelled golden queries the teacher labels
+    # for the student's trainset (cached in the store by query and teacher).
+    num_teacher_examples: int = Field(default=20, ge=0)
     seed: int = 13
     tiers: OptimizerTiers = OptimizerTiers()
 

@@ -13,6 +13,8 @@
     tenants/{tenant}/planning/models/{kind}/current.json              its pointer (compare-and-swap)
     tenants/{tenant}/cache/predictions/{lm}/{program}/{example}.json  a cached answer (create-only)
     tenants/{tenant}/index.html, index.json                   the tenant's history page (rebuilt whole)
+    tenants/{tenant}/golden/{module}.jsonl                            a golden dataset (the tenant's, read-only here)
+    tenants/{tenant}/cache/teacher/{module}/{teacher}/{batch}.jsonl   teacher labels (create-only, append = a new batch)
 
 A trained program's artifact is a train stage folder: `artifact_key(prefix, PROGRAM_FILE)`.
 """
@@ -45,6 +47,7 @@ METADATA_FILE = "metadata.json"
 HELDOUT_FILE = "heldout.jsonl"
 TRAINSET_FILE = "trainset.jsonl"
 EVALUATION_FILE = "evaluation.json"  # evaluate: every example's answers
+INTEGRATION_FILE = "integration.json"  # train, golden modules: the prompt a non-DSPy agent loads
 MANIFEST_FILE = "manifest.json"  # report
 HTML_FILE = "report.html"
 ARTIFACTS_FOLDER = "artifacts"
@@ -208,3 +211,19 @@ def prediction_cache_key(tenant: str, lm_digest: str, program_digest: str, examp
     for kind, digest in (("LM", lm_digest), ("program", program_digest), ("example", example_digest)):
         check_name(f"{kind} digest", digest)
     return f"{tenant_prefix(tenant)}/cache/predictions/{lm_digest}/{program_digest}/{example_digest}.json"
+
+
+# ------------------------------------------------------------------------------ golden datasets
+def golden_key(tenant: str, module: str) -> str:
+    """A tenant's golden dataset of one module (JSON Lines): what its agent module trains on."""
+    return f"{tenant_prefix(tenant)}/golden/{check_target('module', module)}.jsonl"
+
+
+def teacher_cache_prefix(tenant: str, module: str, teacher_digest: str) -> str:
+    """The teacher's labels of one module's unlabelled queries, one JSON Lines object per batch."""
+    check_name("teacher digest", teacher_digest)
+    return f"{tenant_prefix(tenant)}/cache/teacher/{check_target('module', module)}/{teacher_digest}"
+
+
+def teacher_batch_key(tenant: str, module: str, teacher_digest: str, batch_digest: str) -> str:
+    return f"{teacher_cache_prefix(tenant, module, teacher_digest)}/{check_name('batch digest', batch_digest)}.jsonl"

@@ -29,6 +29,7 @@ class ProgramMetrics(BaseModel):
     latency_p95_s: float
     failures: int  # replies that could not be parsed: counted as wrong
     confusion: dict[str, dict[str, int]]  # gold → predicted → count
+    mean_score: float | None = None  # golden (agent) modules: the module metric's mean, their primary metric
 
 
 def score_predictions(gold: list[str], predicted: list[str | None], confidence: list[float], latency_s: list[float]) -> ProgramMetrics:

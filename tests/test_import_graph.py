@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline.errors", "pipeline.domain", "pipeline.orchestration", "pipeline.contract", "pipeline.tenant", "pipeline.jsonlines"),
     ("pipeline.layout", "pipeline.config"),
     ("pipeline.storage", "pipeline.lm", "pipeline.phoenix_io", "pipeline.content", "pipeline.prediction_cache",
-     "pipeline.provenance"),
+     "pipeline.provenance", "pipeline.teacher_cache"),
     ("pipeline.reward", "pipeline.metrics", "pipeline.datasets", "pipeline.executions", "pipeline.textclf", "pipeline.labelprobs",
      "pipeline.promotion", "pipeline.planning", "pipeline.optimizers"),
     ("pipeline.modules", "pipeline.synthetic", "pipeline.adaptive"),

@@ -2,7 +2,7 @@
 ModuleSpec(...)`: its Signature and program, metric, example builder and the facts below.
 
 Modules are found, not listed: every file here whose top level assigns `SPEC = ModuleSpec(...)`
-is one. Its facts (`name`, `per_modality`, `real_data`, `synthetic`, `adaptive`, `orchestration`) are read
+is one. Its facts (`name`, `per_modality`, `real_data`, `synthetic`, `adaptive`, `orchestration`, `golden`) are read
 from the file's source, where they must be literals, so that what the CLI, plan, synthesize,
 gate and report ask of the registry (names, targets, where a module's data comes from) never
 imports DSPy; `load_module` imports the file for the rest. Adding a module: README, "Adding a
@@ -41,6 +41,10 @@ class ModuleFacts:
     # "workflow" (its real data: workflow rows, in place of the routing experiences) or "routing"
     # (routing rows derived from them join its training rows, never its held-out set).
     orchestration: str | None = None
+    # Trained from the tenant's golden dataset (`tenants/{t}/golden/{name}.jsonl` or a file;
+    # pipeline.modules.golden): held-out = a seeded share of its labelled rows, never rows a
+    # teacher labelled. Such a module has no real or synthetic data.
+    golden: bool = False
 
     def __post_init__(self) -> None:
         if self.orchestration not in (None, "workflow", "routing"):
@@ -99,6 +103,12 @@ class ModuleSpec(ModuleFacts):
     label_field: str  # the output evaluate scores (against a row's `label`)
     text_field: str = "query"  # what the fast tier classifies and demos are retrieved by
     outputs: tuple[str, ...] | None = None  # what predict writes of a prediction; None = an agent choice
+    # Golden modules (pipeline.modules.golden): the output fields the metric reads from a labelled
+    # row (checked on every row before any LM call), those it compares exactly (empty: a judged
+    # text), and the metric score at which one answer counts as right (the paired test).
+    metric_fields: tuple[str, ...] = ()
+    exact_fields: tuple[str, ...] = ()
+    pass_score: float = 1.0
 
     def text_of(self, record: dict[str, Any]) -> str:
         return str(record.get(self.text_field) or "")
@@ -189,3 +199,8 @@ def all_targets() -> list[str]:
         else:
             targets.append(name)
     return targets
+
+
+def golden_modules() -> list[str]:
+    """The modules trained from a tenant's golden dataset (the DSPy agent modules)."""
+    return [name for name in module_names() if facts(name).golden]

@@ -15,6 +15,7 @@ from pipeline.run.train import DEFAULT_ATTEMPT, part_name
 
 STAGE = "evaluate"
 PRIMARY_METRIC = "accuracy"
+GOLDEN_PRIMARY_METRIC = "mean_score"  # golden (agent) modules: the mean of the module's metric
 
 
 class EvaluateInputs(BaseModel):
@@ -73,6 +74,11 @@ class EvaluateResult(Outcome):
     cached: dict[str, int] = {}  # answers read from the prediction cache per side
     report_key: str | None = None
     lm: str | None = None
+    # Golden (agent) modules: each exactly-scored field's agreement per side, and the student
+    # before/after distillation (held-out score of the uncompiled and the compiled student, the
+    # LM calls each spent, the judge's calls, and train's teacher calls and cache hits).
+    field_agreement: dict[str, dict[str, float]] = {}
+    distillation: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None
 
 

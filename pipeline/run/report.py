@@ -3,6 +3,8 @@ outputs `improvements`, `deployed` and `report-location` are read from)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 STAGE = "report"
@@ -21,6 +23,12 @@ class TargetSummary(BaseModel):
     reasons: list[str] = []
     heldout_size: int | None = None
     orchestration_train: int | None = None  # training rows derived from workflow executions (workflow, unified)
+    # Golden (agent) modules: the primary metric (the module metric's mean) per side, and the
+    # student before/after distillation.
+    primary_metric: str = "accuracy"
+    candidate_score: float | None = None
+    baseline_score: float | None = None
+    distillation: dict[str, Any] | None = None
 
 
 class ReportResult(BaseModel):

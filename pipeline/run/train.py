@@ -29,6 +29,7 @@ class TrainInputs(BaseModel):
     use_synthetic: bool = False
     strategy: str | None = None  # from plan; HYBRID caps synthetic examples at 1:1 with real ones
     attempt: str = DEFAULT_ATTEMPT  # another attempt id retrains the run's data with other inputs
+    golden_dataset: str | None = None  # golden modules: this file instead of the tenant's golden dataset in the store
 
 
 class TrainResult(Outcome):
@@ -47,6 +48,9 @@ class TrainResult(Outcome):
     compile_tokens: int | None = None
     dev_accuracy: float | None = None  # the chosen program's score on the dev split (adaptive)
     lm: str | None = None
+    # Golden modules: where the golden rows came from and the teacher–student distillation
+    # (teacher, queries it labelled, its LM calls, cache hits, labels rejected by the schema).
+    distillation: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None  # what produced this result: a re-run with others is refused
 
 

@@ -27,10 +27,11 @@ from pipeline.metrics import (
     score_predictions,
     wilson_interval,
 )
-from pipeline.modules import load_module, parse_target
+from pipeline.modules import facts, load_module, parse_target
 from pipeline.run.commit import committed_stage
 from pipeline.run.context import StageContext, StageOutput, read_jsonl
 from pipeline.run.evaluate import (
+    GOLDEN_PRIMARY_METRIC,
     PRIMARY_METRIC,
     STAGE,
     EvaluateInputs,
@@ -40,6 +41,7 @@ from pipeline.run.evaluate import (
     TierSlice,
     evaluation_part,
 )
+from pipeline.run.golden import golden_digest
 from pipeline.run.train import DEFAULT_ATTEMPT, TrainResult, load_program, trained
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ log = logging.getLogger(__name__)
 
 def _part(inputs: EvaluateInputs) -> str:
     """The evaluation's folder, keyed on its inputs (a golden set by its content)."""
-    _, modality = parse_target(inputs.target)
+    module_name, modality = parse_target(inputs.target)
+    if inputs.golden_path and facts(module_name).golden:
+        return evaluation_part(inputs, golden_digest(read_jsonl_file(Path(inputs.golden_path), "golden dataset")))
     golden = data_hash(load_golden(Path(inputs.golden_path), modality)) if inputs.golden_path else None
     return evaluation_part(inputs, golden)
 
@@ -56,6 +60,8 @@ def _part(inputs: EvaluateInputs) -> str:
 def run(ctx: StageContext, inputs: EvaluateInputs, out: StageOutput) -> EvaluateResult:
     module_name, modality = parse_target(inputs.target)
     candidate_of_run = trained(ctx, inputs.target, inputs.attempt)
+    if facts(module_name).golden:
+        return _evaluate_golden(ctx, inputs, out, module_name, candidate_of_run)
     if inputs.golden_path:
         examples, dataset = load_golden(Path(inputs.golden_path), modality), inputs.golden_path
     else:
@@ -143,6 +149,111 @@ def metric_score(spec: Any, examples: list[dict[str, Any]], rows: list[dict[str,
     return round(total / len(rows), 4)
 
 
+def _evaluate_golden(ctx: StageContext, inputs: EvaluateInputs, out: StageOutput, module_name: str,
+                     candidate_of_run: TrainResult | None) -> EvaluateResult:
+    """A golden (agent) module: candidate and baseline on the held-out golden rows (or a golden
+    file in the module's schema), scored by the module's metric (judged texts on the teacher).
+    Primary metric: the metric's mean; an answer is right, for the paired test and the
+    intervals, at `pass_score`. The uncompiled student is scored too (distillation before/after)."""
+    spec = load_module(module_name)
+    if inputs.golden_path:
+        from pipeline.modules.golden import validate_rows
+
+        path = Path(inputs.golden_path)
+        examples, _ = validate_rows(spec, read_jsonl_file(path, "golden dataset"), str(path))
+        dataset = inputs.golden_path
+    else:
+        if candidate_of_run is None:
+            raise NotFoundError(f"run {ctx.run_id}: train has not completed for {inputs.target}")
+        if candidate_of_run.status != "ok":
+            return EvaluateResult(status="skipped", reason=f"train skipped: {candidate_of_run.reason}", target=inputs.target,
+                                  dataset="held-out", primary_metric=GOLDEN_PRIMARY_METRIC)
+        examples, dataset = read_jsonl(ctx.store, candidate_of_run.heldout_key), "held-out"
+    if not examples:
+        return EvaluateResult(status="skipped", reason="insufficient data: no evaluation examples", target=inputs.target,
+                              dataset=dataset, primary_metric=GOLDEN_PRIMARY_METRIC)
+    candidate = resolve_program(ctx, inputs.target, inputs.candidate, candidate_of_run)
+    baseline = resolve_program(ctx, inputs.target, inputs.baseline, candidate_of_run)
+    student = ProgramRef(kind="unoptimized", label="uncompiled student", artifact_prefix=None)
+
+    from pipeline import lm as lmlib
+    from pipeline.modules.golden import agreement_by_field, judging
+
+    lm_spec = ctx.config.llm.for_module(module_name)
+    teacher_spec = ctx.config.llm.teacher
+    judge_meter = lmlib.LMMeter()
+    with lmlib.lm_context(lm_spec) as lm:
+        lmlib.check_lm(lm)
+        teacher = lmlib.build_lm(teacher_spec) if teacher_spec is not None else None
+        sides = {"candidate": candidate, "baseline": baseline}
+        if candidate.kind == "run" and baseline.kind != "unoptimized":
+            sides["student"] = student
+        answered = {side: predict_all(ctx, module_name, ref, examples, lm_spec) for side, ref in sides.items()}
+        with judging(teacher, lmlib.adapter_for(teacher) if teacher is not None else None), judge_meter.watching():
+            scores = {side: _golden_scores(spec, examples, rows) for side, (rows, _) in answered.items()}
+    (cand_rows, cand_usage), (base_rows, base_usage) = answered["candidate"], answered["baseline"]
+    cand_metrics, base_metrics = (_golden_metrics(spec, examples, answered[s][0], scores[s]) for s in ("candidate", "baseline"))
+    cand_right = [x >= spec.pass_score for x in scores["candidate"]]
+    base_right = [x >= spec.pass_score for x in scores["baseline"]]
+    improvement, basis = relative_improvement(cand_metrics.mean_score, base_metrics.mean_score)
+    golds = examples
+    fields = {side: agreement_by_field(spec.exact_fields, golds, [r["predicted"] for r in answered[side][0]])
+              for side in ("candidate", "baseline")} if spec.exact_fields else {}
+    distillation = None
+    if candidate.kind == "run":
+        before = "student" if "student" in answered else "baseline"
+        trained_with = (candidate_of_run.distillation if candidate_of_run is not None else None) or {}
+        distillation = {
+            "uncompiled_student": round(sum(scores[before]) / len(examples), 4),
+            "compiled_student": cand_metrics.mean_score,
+            "lm_calls": {"uncompiled_student": answered[before][1]["lm_calls"], "compiled_student": cand_usage["lm_calls"]},
+            "judge_lm_calls": judge_meter.calls,
+            **{k: trained_with.get(k) for k in ("teacher", "teacher_labelled", "teacher_calls", "cache_hits", "compile_lm_calls")},
+        }
+    report_key = out.put_json(EVALUATION_FILE, {
+        "examples": [
+            {"query": e.get("query"), "gold": {f: e.get(f) for f in spec.outputs or ()}, "candidate": c, "baseline": b,
+             "candidate_score": cs, "baseline_score": bs, "label_source": e.get("label_source")}
+            for e, c, b, cs, bs in zip(examples, cand_rows, base_rows, scores["candidate"], scores["baseline"])
+        ],
+        "input_fields": list(spec.input_fields),
+    })
+    return EvaluateResult(
+        status="ok", target=inputs.target, dataset=dataset, n=len(examples), primary_metric=GOLDEN_PRIMARY_METRIC,
+        candidate=candidate, baseline=baseline, candidate_metrics=cand_metrics, baseline_metrics=base_metrics,
+        candidate_interval=Interval(**dict(zip(("low", "high"), _rounded(wilson_interval(sum(cand_right), len(examples)))))),
+        baseline_interval=Interval(**dict(zip(("low", "high"), _rounded(wilson_interval(sum(base_right), len(examples)))))),
+        difference=paired_difference(cand_right, base_right), improvement_pct=improvement, improvement_basis=basis,
+        paired_test=mcnemar_one_sided(cand_right, base_right),
+        lm_calls={"candidate": cand_usage["lm_calls"], "baseline": base_usage["lm_calls"]},
+        cached={"candidate": cand_usage["cached"], "baseline": base_usage["cached"]},
+        report_key=report_key, lm=lm_spec.model, field_agreement=fields, distillation=distillation,
+    )
+
+
+def _golden_scores(spec: Any, examples: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[float]:
+    import dspy
+
+    scores = []
+    for example, row in zip(examples, rows):
+        predicted = row.get("predicted")
+        scores.append(float(spec.metric(spec.build_example(example), dspy.Prediction(**predicted))) if isinstance(predicted, dict) else 0.0)
+    return scores
+
+
+def _golden_metrics(spec: Any, examples: list[dict[str, Any]], rows: list[dict[str, Any]], scores: list[float]) -> ProgramMetrics:
+    """Per-label figures on the label field when it is a label set; else on pass/fail at `pass_score`."""
+    if spec.exact_fields:
+        gold = [str(e.get(spec.label_field)) for e in examples]
+        predicted = [None if not isinstance(r.get("predicted"), dict) or r["predicted"].get(spec.label_field) is None
+                     else str(r["predicted"][spec.label_field]) for r in rows]
+    else:
+        gold = ["pass"] * len(examples)
+        predicted = [None if r.get("error") else ("pass" if s >= spec.pass_score else "fail") for r, s in zip(rows, scores)]
+    metrics = score_predictions(gold, predicted, [r["confidence"] for r in rows], [r["latency_s"] for r in rows])
+    return metrics.model_copy(update={"mean_score": round(sum(scores) / len(scores), 4)})
+
+
 def incumbent_accuracy(examples: list[dict[str, Any]]) -> dict[str, Any] | None:
     """How the production router itself did, from its logged choice, on the examples a human
     labelled (an outcome label is the router's own choice, so it cannot grade the router)."""
@@ -228,9 +339,14 @@ def predict_all(ctx: StageContext, module_name: str, ref: ProgramRef, examples: 
             started = time.perf_counter()
             try:
                 pred = program(**inputs)
-                row = {"predicted": getattr(pred, spec.label_field), "confidence": float(pred.confidence), "error": None,
-                       "tier": getattr(pred, "tier", None), "classifier": getattr(pred, "classifier_label", None),
-                       "answer": spec.answer(pred) if spec.outputs is not None else None}
+                if spec.golden:  # every output the module's metric may read; its own confidence if it has one
+                    row = {"predicted": {f: getattr(pred, f, None) for f in spec.outputs or (spec.label_field,)},
+                           "confidence": float(getattr(pred, "confidence", 0.0) or 0.0), "error": None, "tier": None,
+                           "classifier": None, "answer": spec.answer(pred)}
+                else:
+                    row = {"predicted": getattr(pred, spec.label_field), "confidence": float(pred.confidence), "error": None,
+                           "tier": getattr(pred, "tier", None), "classifier": getattr(pred, "classifier_label", None),
+                           "answer": spec.answer(pred) if spec.outputs is not None else None}
             except Exception as exc:  # an unparseable reply is a wrong answer, not a crash
                 if is_lm_unreachable(exc):
                     raise

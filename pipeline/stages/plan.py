@@ -28,7 +28,7 @@ from typing import Any
 from pipeline import promotion
 from pipeline.datasets import labelled_data_hash
 from pipeline.domain import MODALITIES
-from pipeline.layout import HELDOUT_FILE, METADATA_FILE, TRAINSET_FILE
+from pipeline.layout import HELDOUT_FILE, METADATA_FILE, TRAINSET_FILE, golden_key
 from pipeline.modules import facts, parse_target
 from pipeline.optimizers import optimizer_choice
 from pipeline.planning import history, planner
@@ -38,6 +38,7 @@ from pipeline.run import readers
 from pipeline.run.annotate import annotated
 from pipeline.run.commit import committed_stage
 from pipeline.run.context import StageContext, StageOutput
+from pipeline.run.golden import golden_digest, golden_lines
 from pipeline.run.harvest import harvested
 from pipeline.run.plan import STAGE, HistoryStatus, PlanInputs, PlanResult, TargetDecision, TrainItem, feedback, planned
 from pipeline.run.synthesize import synthesized_files
@@ -71,6 +72,9 @@ def _plan(ctx: StageContext, inputs: PlanInputs, out: StageOutput) -> PlanResult
     for target in inputs.targets:
         name, modality = parse_target(target)
         module = facts(name)
+        if module.golden:
+            decisions.append(_golden_decision(ctx, target, inputs.force_training))
+            continue
         if module.orchestration and executions is None:
             executions = readers.executions(ctx)
         orchestrated = module.orchestrated(executions or [], ctx.config.reward, ctx.config.training.min_reward)
@@ -125,6 +129,28 @@ def decide(
     return TargetDecision(target=target, real_examples=len(rows), **d.model_dump())
 
 
+GOLDEN_RULE = "rules: golden dataset"
+
+
+def _golden_decision(ctx: StageContext, target: str, force: bool) -> TargetDecision:
+    """A golden (agent) module trains when the tenant has a golden dataset for it that
+    production was not trained on (or when forced); the meta-models do not decide on it, since
+    the traces say nothing of its data."""
+    found = golden_lines(ctx, target)
+    lines = found[0] if found is not None else []
+    metadata = _artifact_metadata(ctx, promotion.current(ctx.store, ctx.tenant, target))
+    trained_on = ((metadata or {}).get("data_hashes") or {}).get("golden")
+    if not lines:
+        train, reason = False, f"no golden dataset ({ctx.store.describe(golden_key(ctx.tenant, target))})"
+    elif trained_on == golden_digest(lines) and not force:
+        train, reason = False, "nothing would change: production was trained on exactly this golden dataset"
+    else:
+        train, reason = True, f"{len(lines)} golden dataset lines" + (" (forced)" if trained_on == golden_digest(lines) else "")
+    return TargetDecision(target=target, train=train, strategy="PURE_REAL" if train else "SKIP", real_examples=len(lines),
+                          forced=bool(force and train and trained_on == golden_digest(lines)), decided_by=GOLDEN_RULE,
+                          reason=reason, strategy_decided_by=GOLDEN_RULE if train else "")
+
+
 def _record(ctx: StageContext, result: PlanResult) -> None:
     started = ctx.run_started_at().isoformat()
     history.record_decisions(ctx.store, [
@@ -135,6 +161,7 @@ def _record(ctx: StageContext, result: PlanResult) -> None:
             p_beneficial=d.p_beneficial, expected_improvement_pct=d.expected_improvement_pct,
         )
         for d in result.decisions
+        if d.decided_by != GOLDEN_RULE  # the meta-models learn from trace features, which golden modules lack
     ])
 
 

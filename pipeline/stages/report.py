@@ -41,6 +41,10 @@ def summarise(target: str, results: dict[str, Any]) -> TargetSummary:
         reasons=reasons,
         heldout_size=trained.get("heldout_size") if trained.get("status") == "ok" else None,
         orchestration_train=trained.get("orchestration_train"),
+        primary_metric=ev.get("primary_metric") or "accuracy",
+        candidate_score=(ev.get("candidate_metrics") or {}).get("mean_score"),
+        baseline_score=(ev.get("baseline_metrics") or {}).get("mean_score"),
+        distillation=ev.get("distillation"),
     )
 
 
@@ -103,7 +107,8 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         decision = s.decision or "not run"
         parts.append(
             f"<tr><td><b>{esc(s.target)}</b></td><td>{esc(s.optimizer or '—')}</td><td>{esc(s.baseline or '—')}</td>"
-            f"<td class='num'>{_pct(s.baseline_accuracy)}</td><td class='num'>{_pct(s.candidate_accuracy)}</td>"
+            f"<td class='num'>{_primary(s, s.baseline_accuracy, s.baseline_score)}</td>"
+            f"<td class='num'>{_primary(s, s.candidate_accuracy, s.candidate_score)}</td>"
             f"<td class='num'>{'—' if s.improvement_pct is None else f'{s.improvement_pct:+.1f}%'}</td>"
             f"<td><span class='badge {esc(decision)}'>{esc(decision)}</span></td><td>{esc('; '.join(s.reasons))}</td></tr>"
         )
@@ -124,8 +129,10 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
                      f"{ev['paired_test']['baseline_only_correct']}, p = {ev['paired_test']['p_value']:.3f}</p>")
         parts.append(_evaluation_summary(ev, results.get("train") or {}))
         parts.append("<table><tr><th>metric</th><th class='num'>baseline</th><th class='num'>candidate</th></tr>")
-        for name, fmt in (("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
-                          ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
+        golden = cand.get("mean_score") is not None
+        for name, fmt in ((("mean_score", _f3),) if golden else ()) + (
+                ("accuracy", _pct), ("macro_f1", _pct), ("ece", _f3), ("mean_confidence", _f3),
+                ("latency_p50_s", _f3), ("latency_p95_s", _f3), ("failures", str)):
             parts.append(f"<tr><td>{name.replace('_', ' ')}</td><td class='num'>{fmt(base[name])}</td><td class='num'>{fmt(cand[name])}</td></tr>")
         if ev.get("score_metric"):
             parts.append(f"<tr><td>mean {esc(ev['score_metric'])}</td><td class='num'>{_f3(ev.get('baseline_score'))}</td>"
@@ -134,7 +141,7 @@ def render_html(ctx: StageContext, stages: dict[str, Any], summaries: list[Targe
         parts.append(_bars_svg(base["per_agent"], cand["per_agent"]))
         parts.append("<h3>Confusion matrix (candidate; rows = correct agent)</h3>")
         parts.append(_confusion_svg(cand["confusion"]))
-        parts.append(_misrouted_section(ctx, ev))
+        parts.append(_golden_section(ctx, ev) if golden else _misrouted_section(ctx, ev))
     parts.append("</body></html>")
     return "".join(parts)
 
@@ -248,6 +255,17 @@ def _evaluation_summary(ev: dict[str, Any], trained: dict[str, Any]) -> str:
     if calls:
         rows.append(("LM calls (evaluation)", f"candidate {calls.get('candidate', 0)} · baseline {calls.get('baseline', 0)}"
                      f" ({cached.get('baseline', 0)} baseline answers from the cache)"))
+    dist = ev.get("distillation")
+    if dist:
+        rows.append(("student before → after (held-out mean score)",
+                     f"uncompiled {_f3(dist.get('uncompiled_student'))} → compiled {_f3(dist.get('compiled_student'))}; LM calls "
+                     f"{(dist.get('lm_calls') or {}).get('uncompiled_student', 0)} → {(dist.get('lm_calls') or {}).get('compiled_student', 0)}; "
+                     f"judge calls {dist.get('judge_lm_calls') or 0}"))
+        rows.append(("teacher", f"{dist.get('teacher') or 'none'}: {dist.get('teacher_labelled') or 0} queries labelled, "
+                                f"{dist.get('teacher_calls') or 0} teacher calls, {dist.get('cache_hits') or 0} cache hits"))
+    for field, values in ((ev.get("field_agreement") or {}).get("candidate") or {}).items():
+        base = ((ev.get("field_agreement") or {}).get("baseline") or {}).get(field)
+        rows.append((f"field agreement: {field}", f"baseline {_pct(base)} · candidate {_pct(values)}"))
     if trained.get("compile_lm_calls") is not None:
         rows.append(("LM calls (training)", f"{trained['compile_lm_calls']} calls, {trained.get('compile_tokens') or 0} tokens, "
                      f"{trained.get('compile_seconds') or 0:.0f} s; dev accuracy {_pct(trained.get('dev_accuracy'))}"))
@@ -278,6 +296,24 @@ def _misrouted_section(ctx: StageContext, ev: dict[str, Any], limit: int = 25) -
     more = f"<p class='muted'>… and {len(wrong) - limit} more (evaluation.json)</p>" if len(wrong) > limit else ""
     return (f"<h3>Misrouted by the candidate ({len(wrong)} of {len(examples)})</h3><table><tr><th>query</th><th>correct</th>"
             f"<th>candidate</th><th>baseline</th><th>router chose</th><th>label from</th></tr>{rows}</table>{more}")
+
+
+def _golden_section(ctx: StageContext, ev: dict[str, Any], limit: int = 25) -> str:
+    """A golden module's held-out examples the candidate scored lowest on, with both answers."""
+    esc = html.escape
+    try:
+        examples = ctx.store.get_json(ev["report_key"]).get("examples", [])
+    except Exception:  # a missing detail file must not break the report
+        return ""
+    worst = sorted(examples, key=lambda e: e.get("candidate_score") or 0.0)[:limit]
+    rows = "".join(
+        f"<tr><td>{esc(str(e.get('query')))}</td><td class='num'>{_f3(e.get('candidate_score'))}</td>"
+        f"<td class='num'>{_f3(e.get('baseline_score'))}</td><td><code>{esc(str((e.get('candidate') or {}).get('predicted')))[:400]}</code></td>"
+        f"<td><code>{esc(str(e.get('gold')))[:400]}</code></td></tr>"
+        for e in worst
+    )
+    return ("<h3>Lowest-scored by the candidate</h3><table><tr><th>query</th><th class='num'>candidate</th>"
+            f"<th class='num'>baseline</th><th>candidate answer</th><th>golden</th></tr>{rows}</table>")
 
 
 def _plan_section(plan: dict[str, Any] | None) -> str:
@@ -395,6 +431,11 @@ def _confusion_svg(confusion: dict[str, dict[str, int]]) -> str:
 
 def _signed_pct(value: Any) -> str:
     return "—" if value is None else f"{value:+.1f}%"
+
+
+def _primary(summary: Any, accuracy: Any, score: Any) -> str:
+    """Accuracy, or a golden module's mean metric score (its primary metric)."""
+    return f"{_f3(score)} score" if summary.primary_metric == "mean_score" else _pct(accuracy)
 
 
 def _pct(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.datasets import data_hash, labelled_data_hash
 from pipeline.errors import ConfigError
-from pipeline.layout import HELDOUT_FILE, METADATA_FILE, PROGRAM_FILE, TRAINSET_FILE
+from pipeline.layout import HELDOUT_FILE, INTEGRATION_FILE, METADATA_FILE, PROGRAM_FILE, TRAINSET_FILE, golden_key
 from pipeline.modules import facts, load_module, parse_target
 from pipeline.optimizers import ADAPTIVE
 from pipeline.run import readers
@@ -61,6 +61,10 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
         raise ConfigError("--max-iterations must be at least 1")
     module = facts(module_name)
     chosen = resolve_strategy(ctx, inputs, module.adaptive)
+    if module.golden:
+        return _train_golden(ctx, inputs, out, module_name, chosen)
+    if inputs.golden_dataset:
+        raise ConfigError(f"--golden-dataset: {inputs.target} is not trained from a golden dataset")
 
     tcfg = ctx.config.training
     experiences = readers.experiences(ctx)
@@ -185,6 +189,143 @@ def run(ctx: StageContext, inputs: TrainInputs, out: StageOutput) -> TrainResult
         dev_accuracy=dev_accuracy,
         lm=lm_spec.model,
     )
+
+
+def _train_golden(ctx: StageContext, inputs: TrainInputs, out: StageOutput, module_name: str, chosen: str | None) -> TrainResult:
+    """A golden (agent) module: its golden rows, checked against its Signature before any LM
+    call, split into train and held-out (seeded); with `llm.teacher`, up to
+    `training.num_teacher_examples` unlabelled queries labelled by the teacher (cached in the
+    store) join the training rows; the student (the module's LM) is compiled with the DSPy
+    optimizer. Writes program.json and integration.json (what a non-DSPy agent loads)."""
+    from pipeline.modules.golden import split_heldout, validate_rows
+    from pipeline.run.golden import golden_digest, golden_lines
+
+    tcfg = ctx.config.training
+    found = golden_lines(ctx, module_name, inputs.golden_dataset)
+    if found is None:
+        return TrainResult(status="skipped", target=inputs.target, attempt=inputs.attempt,
+                           reason=f"insufficient data: no golden dataset for {module_name} "
+                                  f"({ctx.store.describe(golden_key(ctx.tenant, module_name))}, or --golden-dataset)")
+    lines, where = found
+    spec = load_module(module_name)
+    labelled, unlabelled = validate_rows(spec, lines, where)  # exit 2 naming line and field, before any LM call
+    golden_train, heldout = split_heldout(labelled, tcfg.heldout_fraction, tcfg.seed)
+    teacher_spec = ctx.config.llm.teacher
+    wanted = unlabelled[: tcfg.num_teacher_examples] if teacher_spec is not None else []
+    if len(golden_train) + len(wanted) < tcfg.min_train_examples or not heldout:
+        return TrainResult(
+            status="skipped", target=inputs.target, attempt=inputs.attempt, trainset_size=len(golden_train),
+            heldout_size=len(heldout),
+            reason=(f"insufficient data: {len(golden_train)} labelled golden training rows + {len(wanted)} for the teacher "
+                    f"(minimum {tcfg.min_train_examples}) and {len(heldout)} held-out rows for {inputs.target} in {where}"),
+        )
+
+    from pipeline import lm as lmlib
+    from pipeline import optimizers
+    from pipeline.modules.golden import integration_artifact, judging
+
+    lm_spec = ctx.config.llm.for_module(module_name)
+    meter, teacher_meter = lmlib.LMMeter(), lmlib.LMMeter()
+    with lmlib.lm_context(lm_spec) as lm:
+        lmlib.check_lm(lm)
+        teacher = lmlib.build_lm(teacher_spec) if teacher_spec is not None else None
+        if teacher is not None:
+            lmlib.check_lm(teacher)
+        teacher_rows, distillation = _teacher_labels(ctx, spec, wanted, teacher, teacher_spec, teacher_meter)
+        train_rows = golden_train + teacher_rows
+        if not train_rows:
+            return TrainResult(status="skipped", target=inputs.target, attempt=inputs.attempt, heldout_size=len(heldout),
+                               reason="insufficient data: the teacher labelled none of the unlabelled queries", distillation=distillation)
+        optimizer = chosen or optimizers.choose_optimizer(len(train_rows), tcfg.tiers, None)
+        trainset = [spec.build_example(r) for r in train_rows]
+        valset: list = []
+        if optimizer in ("MIPROv2", "GEPA"):
+            cut = max(2, len(trainset) // 5)
+            trainset, valset = trainset[:-cut], trainset[-cut:]
+        judge_adapter = lmlib.adapter_for(teacher) if teacher is not None else None
+        with meter.watching(), judging(teacher, judge_adapter):
+            compiled = optimizers.compile_program(
+                optimizer, spec.program_factory(), trainset, valset, spec.metric, max_iterations=inputs.max_iterations,
+                seed=tcfg.seed, max_bootstrapped_demos=tcfg.max_bootstrapped_demos, max_labeled_demos=tcfg.max_labeled_demos,
+                teacher_lm=teacher,
+            )
+        lmlib.raise_if_tripped(lm)
+        if teacher is not None:
+            lmlib.raise_if_tripped(teacher)
+    spent = meter.snapshot()
+    distillation = {**distillation, "golden_rows": len(labelled), "golden_train": len(golden_train), "heldout": len(heldout),
+                    "unlabelled": len(unlabelled), "student": lm_spec.model, "compile_lm_calls": spent["lm_calls"],
+                    "source": where}
+
+    from pipeline.provenance import git_revision, package_versions
+
+    program = compiled.program
+    out.put_json(PROGRAM_FILE, program.dump_state())
+    out.put_json(INTEGRATION_FILE, integration_artifact(program, lm_spec, module_name))
+    heldout_key = out.put_jsonl(HELDOUT_FILE, heldout)
+    out.put_jsonl(TRAINSET_FILE, train_rows)
+    out.put_json(METADATA_FILE, {
+        "tenant": ctx.tenant, "run_id": ctx.run_id, "module": module_name, "modality": None, "target": inputs.target,
+        "attempt": inputs.attempt, "optimizer": optimizer, "optimizer_settings": compiled.settings,
+        "compile_seconds": round(compiled.seconds, 3), "compile_usage": spent, "teacher_usage": teacher_meter.snapshot(),
+        "sizes": {"train": len(train_rows), "golden_train": len(golden_train), "teacher_train": len(teacher_rows), "heldout": len(heldout)},
+        "strategy": inputs.strategy, "labels_by_source": _by_source(train_rows), "distillation": distillation,
+        "data_hashes": {"train": data_hash(train_rows), "heldout": data_hash(heldout), "golden": golden_digest(lines)},
+        "lm": lm_spec.model, "teacher_lm": teacher_spec.model if teacher_spec is not None else None,
+        "git_revision": git_revision(), "versions": package_versions("dspy", "cogniverse-optimization"),
+        "created_at": datetime.now(timezone.utc).isoformat(),
+    })
+    return TrainResult(
+        status="ok", target=inputs.target, attempt=inputs.attempt, optimizer=optimizer, trainset_size=len(train_rows),
+        real_train=len(golden_train), synthetic_train=len(teacher_rows), heldout_size=len(heldout), artifact_prefix=out.prefix,
+        heldout_key=heldout_key, compile_seconds=round(compiled.seconds, 3), compile_lm_calls=spent["lm_calls"],
+        compile_tokens=spent["prompt_tokens"] + spent["completion_tokens"], lm=lm_spec.model, distillation=distillation,
+    )
+
+
+def _teacher_labels(ctx: StageContext, spec: Any, wanted: list[dict[str, Any]], teacher: Any, teacher_spec: Any,
+                    meter: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The teacher's labels of the unlabelled rows (its answers checked against the module's
+    schema; one that does not fit is dropped), read from the store's cache where it answered before."""
+    if teacher is None:
+        return [], {"teacher": None, "asked": 0, "teacher_labelled": 0, "teacher_calls": 0, "cache_hits": 0, "rejected": 0}
+    import dspy
+
+    from pipeline import lm as lmlib
+    from pipeline.errors import is_lm_unreachable
+    from pipeline.modules.golden import validate_rows
+    from pipeline.teacher_cache import TeacherCache
+
+    cache = TeacherCache(ctx.store, ctx.tenant, spec.name, teacher_spec)
+    outputs = tuple(spec.program_factory().predict.signature.output_fields)
+    program = spec.program_factory()
+    rows, hits, rejected, failed = [], 0, 0, 0
+    with dspy.context(lm=teacher, adapter=lmlib.adapter_for(teacher)), meter.watching():
+        for row in wanted:
+            inputs = {name: row[name] for name in spec.input_fields}
+            labels = cache.get(inputs)
+            if labels is not None:
+                hits += 1
+            else:
+                try:
+                    pred = program(**inputs)
+                except Exception as exc:  # an unparseable reply labels nothing; an LM that is gone stops the stage
+                    if is_lm_unreachable(exc):
+                        raise
+                    failed += 1
+                    continue
+                labels = {name: getattr(pred, name, None) for name in outputs}
+                labels = {name: value for name, value in labels.items() if value is not None}
+                cache.put(inputs, labels)
+            try:
+                [checked], _ = validate_rows(spec, [(row["line"], {**inputs, **labels})], "teacher label")
+            except (ConfigError, ValueError):
+                rejected += 1
+                continue
+            rows.append({**checked, "label_source": "teacher"})
+    batch = cache.flush()
+    return rows, {"teacher": teacher_spec.model, "asked": len(wanted), "teacher_labelled": len(rows), "teacher_calls": meter.calls,
+                  "cache_hits": hits, "rejected": rejected, "failed": failed, "cache_batch": batch}
 
 
 def adaptive_settings(ctx: StageContext) -> Any:
